@@ -1,0 +1,23 @@
+"""Exceptions that mfpde turns into one clear line on the command line."""
+
+
+class MfpdeError(Exception):
+    """Base class: anything the CLI reports as a one-line error (exit code 2)."""
+
+
+class CaseError(MfpdeError, ValueError):
+    """A case breaks the contract.  The message starts with the key, e.g.
+    ``expert.gates[2]: unknown gate 'RQ' (known: RX, RY, ...)``."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}")
+
+
+class NonFiniteError(MfpdeError, FloatingPointError):
+    """A run produced NaN/inf.  The solver keeps its last finite state."""
+
+
+class ResultFileError(MfpdeError):
+    """An HDF5 result file is missing, unreadable, or does not fit the request."""
