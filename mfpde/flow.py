@@ -55,3 +55,8 @@ def velocity(
     if allreduce is not None:
         F = allreduce(F)
     return velocity_from_residual(grad, F - y, w, lr), F
+
+
+def risk(F: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """``R = 1/2 sum_k w_k (F_k - y_k)^2`` (also works on (T, K) arrays, giving (T,))."""
+    return 0.5 * np.sum(w * (F - y) ** 2, axis=-1)

@@ -1,0 +1,375 @@
+"""A case: one TOML file (DESIGN section 6), parsed and validated before any work.
+
+``load_case(path)`` reads the file, ``case_from_dict(table)`` builds a case
+programmatically (no file needed), ``default_case()`` is the built-in default.
+Every problem is a :class:`~mfpde.errors.CaseError` whose message starts with
+the key, e.g. ``dynamics.t_end: must be > 0, got -1.0``.
+
+Validation goes as far as building the expert and the data set, so a bad gate,
+a missing data file or NaN targets stop the run before anything is computed
+or written.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import CaseError
+
+# ---------------------------------------------------------------- key checks
+
+
+def _require(table: dict, key: str, where: str) -> Any:
+    if key not in table:
+        raise CaseError(f"{where}.{key}" if where else key, "missing")
+    return table[key]
+
+
+def _check_keys(table: dict, known: set[str], where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise CaseError(f"{where}.{key}" if where else key,
+                            f"unknown key (known: {', '.join(sorted(known))})")
+
+
+def _number(value: Any, key: str, *, positive=False, nonnegative=False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CaseError(key, f"must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise CaseError(key, f"must be finite, got {value}")
+    if positive and value <= 0:
+        raise CaseError(key, f"must be > 0, got {value}")
+    if nonnegative and value < 0:
+        raise CaseError(key, f"must be >= 0, got {value}")
+    return value
+
+
+def _integer(value: Any, key: str, *, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CaseError(key, f"must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise CaseError(key, f"must be >= {minimum}, got {value}")
+    return value
+
+
+def _choice(value: Any, key: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise CaseError(key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _int_list(value: Any, key: str, *, minimum: int) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise CaseError(key, f"must be a non-empty list of integers, got {value!r}")
+    return [_integer(v, f"{key}[{i}]", minimum=minimum) for i, v in enumerate(value)]
+
+
+# ---------------------------------------------------------------- sections
+
+
+@dataclass
+class Dynamics:
+    """``[dynamics]``: time horizon, learning rate, noise temperature."""
+
+    t_end: float
+    lr: float = 1.0
+    tau: float = 0.0
+
+    @classmethod
+    def parse(cls, t: dict) -> "Dynamics":
+        _check_keys(t, {"t_end", "lr", "tau"}, "dynamics")
+        return cls(
+            t_end=_number(_require(t, "t_end", "dynamics"), "dynamics.t_end", positive=True),
+            lr=_number(t.get("lr", 1.0), "dynamics.lr", positive=True),
+            tau=_number(t.get("tau", 0.0), "dynamics.tau", nonnegative=True),
+        )
+
+
+@dataclass
+class InitSpec:
+    """``[init]``: rho_0, uniform or a product of von Mises densities."""
+
+    kind: str = "uniform"
+    mean: list[float] | None = None
+    kappa: list[float] | None = None
+
+    @classmethod
+    def parse(cls, t: dict, d: int) -> "InitSpec":
+        _check_keys(t, {"kind", "mean", "kappa"}, "init")
+        kind = _choice(t.get("kind", "uniform"), "init.kind", ("uniform", "vonmises"))
+        if kind == "uniform":
+            for key in ("mean", "kappa"):
+                if key in t:
+                    raise CaseError(f"init.{key}", "only used with kind = 'vonmises'")
+            return cls(kind)
+
+        def vec(key: str, default: float, **kw) -> list[float]:
+            v = t.get(key, default)
+            v = [v] * d if not isinstance(v, list) else v
+            if len(v) != d:
+                raise CaseError(f"init.{key}", f"needs {d} entries (one per theta coordinate), got {len(v)}")
+            return [_number(x, f"init.{key}[{i}]", **kw) for i, x in enumerate(v)]
+
+        return cls(kind, vec("mean", 0.0), vec("kappa", 1.0, nonnegative=True))
+
+
+@dataclass
+class PDEOptions:
+    """``[pde]``: mesh, element degree, CFL number, save interval, solver options."""
+
+    n: int = 64
+    degree: int = 1
+    cell: str = "simplex"
+    cfl: float = 0.25
+    save_every: float | None = None
+    mesh: str | None = None
+    moment_max: int = 2
+    petsc_options: dict = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, t: dict, base_dir: Path) -> "PDEOptions":
+        _check_keys(t, {"n", "degree", "cell", "cfl", "save_every", "mesh", "moment_max",
+                        "petsc_options"}, "pde")
+        o = cls()
+        if "n" in t:
+            o.n = _integer(t["n"], "pde.n", minimum=2)
+        if "degree" in t:
+            o.degree = _integer(t["degree"], "pde.degree", minimum=1)
+            if o.degree > 2:
+                raise CaseError("pde.degree", f"supported degrees are 1 and 2, got {o.degree}")
+        if "cell" in t:
+            o.cell = _choice(t["cell"], "pde.cell", ("simplex", "box"))
+        if "cfl" in t:
+            o.cfl = _number(t["cfl"], "pde.cfl", positive=True)
+            if o.cfl > 1:
+                raise CaseError("pde.cfl", f"must be <= 1, got {o.cfl}")
+        if "save_every" in t:
+            o.save_every = _number(t["save_every"], "pde.save_every", positive=True)
+        if "mesh" in t:
+            path = (base_dir / str(t["mesh"])).resolve()
+            if not path.is_file():
+                raise CaseError("pde.mesh", f"mesh file not found: {path}")
+            o.mesh = str(path)
+        if "moment_max" in t:
+            o.moment_max = _integer(t["moment_max"], "pde.moment_max", minimum=1)
+        if "petsc_options" in t:
+            if not isinstance(t["petsc_options"], dict):
+                raise CaseError("pde.petsc_options", "must be a table of PETSc options")
+            o.petsc_options = {str(k): v for k, v in t["petsc_options"].items()}
+        return o
+
+
+@dataclass
+class ParticleOptions:
+    """``[particles]``: number of experts, seed, step, integrator, save interval."""
+
+    n: int = 256
+    seed: int = 0
+    dt: float = 0.01
+    integrator: str = "rk4"
+    save_every: float | None = None
+
+    @classmethod
+    def parse(cls, t: dict) -> "ParticleOptions":
+        _check_keys(t, {"n", "seed", "dt", "integrator", "save_every"}, "particles")
+        o = cls()
+        if "n" in t:
+            o.n = _integer(t["n"], "particles.n", minimum=1)
+        if "seed" in t:
+            o.seed = _integer(t["seed"], "particles.seed", minimum=0)
+        if "dt" in t:
+            o.dt = _number(t["dt"], "particles.dt", positive=True)
+        if "integrator" in t:
+            o.integrator = _choice(t["integrator"], "particles.integrator", ("rk4", "heun", "euler"))
+        if "save_every" in t:
+            o.save_every = _number(t["save_every"], "particles.save_every", positive=True)
+        return o
+
+
+@dataclass
+class StudyOptions:
+    """``[study]``: the N values and the number of seeds of a propagation-of-chaos study."""
+
+    n: list[int] = field(default_factory=lambda: [2**k for k in range(6, 15)])
+    seeds: int = 8
+
+    @classmethod
+    def parse(cls, t: dict) -> "StudyOptions":
+        _check_keys(t, {"n", "seeds"}, "study")
+        o = cls()
+        if "n" in t:
+            o.n = sorted(set(_int_list(t["n"], "study.n", minimum=1)))
+            if len(o.n) < 2:
+                raise CaseError("study.n", "needs at least two distinct values to fit a rate")
+        if "seeds" in t:
+            o.seeds = _integer(t["seeds"], "study.seeds", minimum=2)
+        return o
+
+
+# ---------------------------------------------------------------- the case
+
+_TOP_KEYS = {"name", "expert", "data", "init", "dynamics", "pde", "particles", "study", "output"}
+
+
+@dataclass
+class Case:
+    """A validated case: the expert and the data set are built, options filled in."""
+
+    name: str
+    table: dict               # the case as a TOML-like table (for /case and hashing)
+    base_dir: Path
+    expert: Any               # mfpde.experts.Expert
+    data: Any                 # mfpde.data.Dataset
+    init: InitSpec
+    dynamics: Dynamics
+    pde: PDEOptions
+    particles: ParticleOptions
+    study: StudyOptions
+    output_dir: str
+
+    @property
+    def d(self) -> int:
+        return self.expert.d
+
+    def save_times(self, every: float | None) -> list[float]:
+        """Saved times 0, every, 2 every, ..., t_end (t_end always included)."""
+        t_end = self.dynamics.t_end
+        every = every or t_end / 8
+        count = int(math.floor(t_end / every + 1e-9))
+        times = [i * every for i in range(count + 1)]
+        if t_end - times[-1] > 1e-9 * t_end:
+            times.append(t_end)
+        else:
+            times[-1] = t_end
+        return times
+
+    def to_toml(self) -> str:
+        return dumps_toml(self.table)
+
+    def physics_hash(self) -> str:
+        """Hash of what determines the dynamics (expert, data, init, dynamics):
+        runs with the same hash can be compared."""
+        data = self.data
+        payload = {
+            "expert": self.table.get("expert", {}),
+            "init": self.table.get("init", {}),
+            "dynamics": {"t_end": self.dynamics.t_end, "lr": self.dynamics.lr, "tau": self.dynamics.tau},
+            "data": hashlib.sha256(data.x.tobytes() + data.y.tobytes() + data.w.tobytes()).hexdigest(),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> Case:
+    """Validate a case table (the parsed TOML) and build its expert and data.
+
+    ``expert`` may be any :class:`mfpde.experts.Expert` object (for example a
+    user's classical expert built in a script); it replaces ``[expert]``.
+    """
+    from .data import load_data
+    from .experts import build_expert
+
+    if not isinstance(table, dict):
+        raise CaseError("case", "must be a table")
+    table = copy.deepcopy(table)
+    base_dir = Path(base_dir)
+    _check_keys(table, _TOP_KEYS, "")
+    name = table.get("name", "case")
+    if not isinstance(name, str) or not name or "/" in name:
+        raise CaseError("name", f"must be a non-empty string without '/', got {name!r}")
+
+    def section(key: str) -> dict:
+        value = table.get(key, {})
+        if not isinstance(value, dict):
+            raise CaseError(key, "must be a table")
+        return value
+
+    if expert is None:
+        expert = build_expert(section("expert") or _missing("expert"), base_dir)
+    else:
+        table["expert"] = {"kind": "object", "describe": str(expert.describe())}
+    data = load_data(section("data") or _missing("data"), expert, base_dir)
+    output = section("output")
+    _check_keys(output, {"directory"}, "output")
+    out_dir = str(output.get("directory", f"runs/{name}"))
+    return Case(
+        name=name,
+        table=table,
+        base_dir=base_dir,
+        expert=expert,
+        data=data,
+        init=InitSpec.parse(section("init"), expert.d),
+        dynamics=Dynamics.parse(section("dynamics") or _missing("dynamics")),
+        pde=PDEOptions.parse(section("pde"), base_dir),
+        particles=ParticleOptions.parse(section("particles")),
+        study=StudyOptions.parse(section("study")),
+        output_dir=out_dir,
+    )
+
+
+def _missing(key: str):
+    raise CaseError(key, "missing section")
+
+
+def parse_toml(text: str, origin: str = "case") -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CaseError(origin, f"not valid TOML: {exc}") from None
+
+
+def load_case(path: str | Path) -> Case:
+    """Read and validate a case file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaseError(str(path), "case file not found")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseError(str(path), f"cannot read: {exc}") from None
+    return case_from_dict(parse_toml(text, str(path)), path.parent)
+
+
+def default_case_text() -> str:
+    return resources.files("mfpde").joinpath("cases/default.toml").read_text()
+
+
+def default_case() -> Case:
+    """The built-in default case (DESIGN section 9)."""
+    return case_from_dict(parse_toml(default_case_text(), "default case"), Path("."))
+
+
+# ---------------------------------------------------------------- TOML out
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def dumps_toml(table: dict) -> str:
+    """Write a case table back to TOML (scalars first, then one [section] per table)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    for k, v in table.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{k}]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items()]
+    return "\n".join(lines) + "\n"

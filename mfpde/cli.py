@@ -1,0 +1,176 @@
+"""The ``mfpde`` command line (DESIGN section 8): a thin layer over the Python API.
+
+Every error the user can cause is one line on stderr and exit code 2; every
+command that writes prints the path of what it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .errors import MfpdeError
+
+
+def _case(path: str):
+    from .case import default_case, load_case
+
+    return default_case() if path == "default" else load_case(path)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _nonnegative(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def _say(comm, *lines: str) -> None:
+    if comm.rank == 0:
+        for line in lines:
+            print(line, flush=True)
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_pde(args, comm) -> None:
+    from .runs import run_pde
+
+    case = _case(args.case)
+    if args.n is not None:
+        case.pde.n = args.n
+    obs, path = run_pde(case, out_dir=args.out, resume=args.resume, comm=comm, progress=not args.quiet)
+    _say(comm, f"t = {obs['t'][-1]:g}: risk = {obs['risk'][-1]:.6e}, mass = {obs['mass'][-1]:.15f}, "
+               f"min_rho = {obs['min_rho'].min():.3e}", f"wrote {path}")
+
+
+def cmd_particles(args, comm) -> None:
+    from .runs import run_particles
+
+    case = _case(args.case)
+    obs, path = run_particles(case, args.n, args.seed, out_dir=args.out, resume=args.resume, comm=comm,
+                              progress=not args.quiet)
+    _say(comm, f"t = {obs['t'][-1]:g}: risk = {obs['risk'][-1]:.6e}", f"wrote {path}")
+
+
+def cmd_compare(args, comm) -> None:
+    from .compare import compare_files
+
+    out = compare_files(args.pde, args.particles, out_dir=args.out)
+    _say(comm, *out["lines"], f"wrote {out['path']}")
+
+
+def cmd_study(args, comm) -> None:
+    from .study import run_study
+
+    case = _case(args.case)
+    out = run_study(case, ns=args.n, n_seeds=args.seeds, out_dir=args.out, comm=comm,
+                    progress=not args.quiet, plots=not args.no_plots)
+    _say(comm, *out["lines"], f"wrote {out['path']}", f"report: {out['report']}")
+
+
+def cmd_plot(args, comm) -> None:
+    from .plot import plot_file
+
+    if comm.rank == 0:
+        for p in plot_file(args.file, out_dir=args.out):
+            print(f"wrote {p}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mfpde", description=(
+        "Mean-field limit of mixtures of experts: the PDE on the parameter torus (DOLFINx), "
+        "finite-N particles, and how fast the particles approach the PDE."))
+    p.add_argument("--version", action="version", version=f"mfpde {__import__('mfpde').__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp, out=True):
+        sp.add_argument("case", metavar="CASE.toml", help="case file, or 'default' for the built-in case")
+        if out:
+            sp.add_argument("--out", metavar="DIR", help="output directory (overrides [output] directory)")
+        sp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sp = sub.add_parser("pde", help="solve the mean-field PDE (works under mpirun -n P)")
+    common(sp)
+    sp.add_argument("--n", type=_positive, help="cells per direction (overrides [pde] n)")
+    sp.add_argument("--resume", action="store_true", help="continue from the last saved state")
+    sp.set_defaults(func=cmd_pde)
+
+    sp = sub.add_parser("particles", help="train the N-expert mixture (works under mpirun -n P)")
+    common(sp)
+    sp.add_argument("--n", type=_positive, help="number of experts N (overrides [particles] n)")
+    sp.add_argument("--seed", type=_nonnegative, help="random seed (overrides [particles] seed)")
+    sp.add_argument("--resume", action="store_true", help="continue from the last saved state")
+    sp.set_defaults(func=cmd_particles)
+
+    sp = sub.add_parser("compare", help="errors between a PDE run and particle runs, per saved time")
+    sp.add_argument("pde", metavar="PDE.h5")
+    sp.add_argument("particles", metavar="PARTICLES.h5", nargs="+")
+    sp.add_argument("--out", metavar="DIR", help="where to write the comparison file (default: beside PDE.h5)")
+    sp.set_defaults(func=cmd_compare)
+
+    sp = sub.add_parser("study", help="PDE once, particles over N and seeds, fitted rates, report")
+    common(sp)
+    sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (default [study] n)")
+    sp.add_argument("--seeds", type=_positive, help="seeds per N (default [study] seeds)")
+    sp.add_argument("--no-plots", action="store_true", help="skip the figures of the report")
+    sp.set_defaults(func=cmd_study)
+
+    sp = sub.add_parser("plot", help="figures of a pde, particles or study file")
+    sp.add_argument("file", metavar="RUN.h5")
+    sp.add_argument("--out", metavar="DIR", help="where to write the PNG files (default: beside RUN.h5)")
+    sp.set_defaults(func=cmd_plot)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    try:
+        args.func(args, comm)
+    except MfpdeError as exc:
+        if comm.rank == 0:
+            print(f"mfpde: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        if comm.rank == 0:
+            print("mfpde: interrupted (the last saved state can be resumed with --resume)", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        if comm.rank == 0:
+            print(f"mfpde: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+r"""The finite-N mixture of experts trained by gradient flow (DESIGN sections 1, 4).
+
+.. math::
+
+    \frac{d\theta_i}{dt} = -\mathrm{lr}\, N \nabla_{\theta_i} L_N
+      = -\mathrm{lr} \sum_k w_k \big(f_N(x_k) - y_k\big) \nabla_\theta \phi(x_k;\theta_i)
+      \;[+ \sqrt{2\tau}\, dW_i],
+    \qquad f_N = \frac1N \sum_i \phi(\cdot;\theta_i).
+
+The particles are split in contiguous blocks over the MPI ranks; the only
+communication is the sum of the K mixture outputs ``f_N(x_k)`` (one
+``Allreduce`` per right-hand side).  Initial positions and noise increments
+are drawn from one random stream for all N particles on every rank, and each
+rank keeps its block, so trajectories do not depend on the number of ranks.
+
+Integrators: ``rk4`` (deterministic, default), ``euler``, and ``heun`` (the
+stochastic Heun method, strong order 1 for this additive noise; used when
+``tau > 0`` with ``rk4`` requested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from mpi4py import MPI
+
+from .errors import NonFiniteError
+from .flow import ExpertAt, velocity
+
+TWO_PI = 2 * np.pi
+
+
+def block_range(n: int, rank: int, size: int) -> tuple[int, int]:
+    """Contiguous block [start, stop) of n items owned by ``rank``."""
+    base, extra = divmod(n, size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)
+
+
+@dataclass
+class ParticleState:
+    theta: np.ndarray        # (n_local, d) this rank's particles, in [0, 2 pi)
+    t: float
+    step: int                # steps taken so far
+    rng: np.random.Generator
+
+
+class ParticleSystem:
+    """N experts, this rank's block of them, and their right-hand side."""
+
+    def __init__(self, expert_at: ExpertAt, y, w, lr: float, tau: float, n: int,
+                 comm: MPI.Comm = MPI.COMM_WORLD, integrator: str = "rk4"):
+        self.expert_at, self.y, self.w = expert_at, np.asarray(y, float), np.asarray(w, float)
+        self.lr, self.tau, self.n, self.comm = float(lr), float(tau), int(n), comm
+        self.start, self.stop = block_range(self.n, comm.rank, comm.size)
+        if tau > 0 and integrator == "rk4":
+            integrator = "heun"
+        self.integrator = integrator
+
+    # -- the mean-field velocity, F summed over ranks
+    def _allreduce(self, local: np.ndarray) -> np.ndarray:
+        if self.comm.size == 1:
+            return local
+        out = np.empty_like(local)
+        self.comm.Allreduce(local, out, op=MPI.SUM)
+        return out
+
+    def rhs(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(velocity of this rank's particles (n_local, d), f_N(x_k) (K,))."""
+        return velocity(theta, 1.0 / self.n, self.expert_at, self.y, self.w, self.lr, self._allreduce)
+
+    def output(self, theta: np.ndarray) -> np.ndarray:
+        """f_N(x_k) for all k (K,), identical on all ranks."""
+        phi, _ = self.expert_at(theta)
+        return self._allreduce(phi.sum(axis=1) / self.n)
+
+    # -- initial state
+    def initial_state(self, sample, seed: int) -> ParticleState:
+        """Draw all N initial points from one stream (seeded), keep this rank's block."""
+        rng = np.random.default_rng(seed)
+        theta = np.asarray(sample(self.n, rng), float)[self.start:self.stop]
+        return ParticleState(theta=np.mod(theta, TWO_PI), t=0.0, step=0, rng=rng)
+
+    # -- one step
+    def step(self, state: ParticleState, dt: float) -> None:
+        th = state.theta
+        if self.integrator == "rk4":
+            k1, _ = self.rhs(th)
+            k2, _ = self.rhs(th + 0.5 * dt * k1)
+            k3, _ = self.rhs(th + 0.5 * dt * k2)
+            k4, _ = self.rhs(th + dt * k3)
+            new = th + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+        else:
+            noise = 0.0
+            if self.tau > 0:
+                # the same N x d increments on every rank, each keeps its block
+                xi = state.rng.standard_normal((self.n, th.shape[1]))[self.start:self.stop]
+                noise = np.sqrt(2 * self.tau * dt) * xi
+            k1, _ = self.rhs(th)
+            if self.integrator == "euler":
+                new = th + dt * k1 + noise
+            else:  # stochastic Heun: predictor-corrector with the same increment
+                k2, _ = self.rhs(th + dt * k1 + noise)
+                new = th + 0.5 * dt * (k1 + k2) + noise
+        if self.comm.allreduce(int(not np.all(np.isfinite(new))), op=MPI.SUM):
+            raise NonFiniteError(f"non-finite particle positions at t = {state.t:.6g} (step {state.step}); "
+                                 "reduce particles.dt")
+        state.theta = np.mod(new, TWO_PI)
+        state.t += dt
+        state.step += 1
+
+    def advance(self, state: ParticleState, t_target: float, dt: float, on_step=None) -> None:
+        """Equal steps of at most ``dt`` from ``state.t`` to exactly ``t_target``."""
+        span = t_target - state.t
+        if span <= 1e-14 * max(1.0, t_target):
+            return
+        n_steps = int(np.ceil(span / dt - 1e-9))
+        h = span / n_steps
+        for _ in range(n_steps):
+            self.step(state, h)
+            if on_step is not None:
+                on_step(h)
+        state.t = t_target  # no drift from summing h
+
+    def gather(self, theta: np.ndarray) -> np.ndarray | None:
+        """All N particles on rank 0 (in global order), None elsewhere."""
+        if self.comm.size == 1:
+            return theta.copy()
+        parts = self.comm.gather(theta, root=0)
+        return np.concatenate(parts) if self.comm.rank == 0 else None
+
+    def scatter(self, theta_all: np.ndarray | None) -> np.ndarray:
+        """This rank's block of a global (N, d) array known on rank 0."""
+        theta_all = self.comm.bcast(theta_all, root=0)
+        return np.array(theta_all[self.start:self.stop], dtype=float)

@@ -1,0 +1,25 @@
+"""Shared helpers for the tests: running a script under ``mpirun -n 2``."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MPI_DIR = Path(__file__).resolve().parent / "mpi"
+
+
+def mpirun(script: str, *args, ranks: int = 2, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``tests/mpi/<script>`` with the venv's mpirun; fail the test with its output if it fails."""
+    exe = Path(sys.executable)
+    launcher = exe.parent / "mpirun"
+    if not launcher.exists():
+        pytest.fail(f"mpirun not found next to {exe}: the mpich wheel should provide it")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    proc = subprocess.run([str(launcher), "-n", str(ranks), str(exe), str(MPI_DIR / script), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    if proc.returncode != 0:
+        pytest.fail(f"mpirun -n {ranks} {script} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
