@@ -292,7 +292,8 @@ class MeanFieldSolver:
         theta = np.where(denom > 0, mpos / np.where(denom > 0, denom, 1.0), 0.0)
         theta = np.clip(theta, 0.0, 1.0)
         U = U.copy()
-        U[bad] = m[:, None] + theta[:, None] * (U[bad] - m[:, None])
+        # the scaled minimum is exactly 0 up to round-off (~1e-19): clip that round-off
+        U[bad] = np.maximum(m[:, None] + theta[:, None] * (U[bad] - m[:, None]), 0.0)
         return U
 
     def _rhs(self, U: np.ndarray) -> np.ndarray:
