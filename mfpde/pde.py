@@ -307,7 +307,12 @@ class MeanFieldSolver:
 
     def _min_mean_ok(self, U: np.ndarray, scale: float) -> bool:
         mmin = float(self._means(U).min()) if U.size else np.inf
-        mmin = self.comm.allreduce(mmin, op=MPI.MIN)
+        mmin = self.comm.allreduce(mmin if np.isfinite(mmin) else -np.inf, op=MPI.MIN)
+        if mmin == -np.inf and not self._all_finite(U):
+            self._write(self.U)
+            raise NonFiniteError(
+                f"pde: non-finite density in a Runge-Kutta stage from t = {self.t:.6g}; the last finite state is kept"
+            )
         return mmin >= -1e-12 * scale
 
     def _all_finite(self, U: np.ndarray) -> bool:
@@ -402,6 +407,12 @@ class MeanFieldSolver:
         """CFL time step at the current state (``inf`` if the velocity vanishes)."""
         self._set_velocity(self.U)
         vmax = self._vmax()
+        if not np.isfinite(vmax):
+            self._write(self.U)
+            raise NonFiniteError(
+                f"pde: non-finite velocity at t = {self.t:.6g} (expert gradients or residuals); "
+                "the last finite state is kept"
+            )
         return self.cfl * self.h_min / vmax if vmax > 0 else math.inf
 
     def step(self, dt_max: float = math.inf) -> float:
