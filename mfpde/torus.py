@@ -168,7 +168,7 @@ def _broken_mesh(comm, cells: np.ndarray, vertices: np.ndarray, cell_name: str, 
     x[:, :d] = X.reshape(-1, d)
     cidx = topo.original_cell_index[:nloc].astype(np.int64)
     igi = (cidx[:, None] * nv + np.arange(nv)[None, :]).reshape(-1)
-    geometry = dolfinx.mesh.create_geometry(imap, dofmap, msh.geometry.cmap, x[:, :d].copy(), igi)
+    geometry = dolfinx.mesh.create_geometry(imap, dofmap, msh.geometry.cmaps[0], x[:, :d].copy(), igi)
     cpp_mesh = dolfinx.cpp.mesh.Mesh_float64(comm, topo._cpp_object, geometry._cpp_object)
     return dolfinx.mesh.Mesh(cpp_mesh, domain)
 

@@ -1,0 +1,66 @@
+"""Periodic torus meshes: topology (no boundary), volume, shipped mesh files, d > 3 refused."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dolfinx_solver  # noqa: F401
+from mpi4py import MPI
+
+from mfpde.errors import CaseError
+from mfpde.torus import load_torus_mesh, save_torus_mesh, structured_torus_cells, torus_mesh
+
+MESHES = Path(__file__).resolve().parents[1] / "meshes"
+COMM = MPI.COMM_WORLD
+
+
+@pytest.mark.parametrize("d,n", [(1, 7), (2, 5), (3, 4)])
+@pytest.mark.parametrize("cell", ["simplex", "box"])
+def test_structured_torus_has_no_boundary_and_full_volume(d, n, cell):
+    m = torus_mesh(COMM, d, n, cell)
+    assert m.exterior_facet_count() == 0
+    assert m.volume() == pytest.approx((2 * np.pi) ** d, rel=1e-13)
+    per_box = {1: 1, 2: 2, 3: 6}[d] if cell == "simplex" else 1
+    assert m.num_cells_global == per_box * n**d
+    # each facet is shared by exactly two cells (closed manifold): 2 F = (facets per cell) C
+    tdim = d
+    m.mesh.topology.create_connectivity(tdim - 1, tdim)
+    nf = m.mesh.topology.index_map(tdim - 1).size_global
+    fpc = {("interval"): 2, "triangle": 3, "quadrilateral": 4, "tetrahedron": 4, "hexahedron": 6}[m.cell_type]
+    assert 2 * nf == fpc * m.num_cells_global
+    # cells are unwrapped straight-sided cells inside [0, 2 pi]^d
+    x = m.mesh.geometry.x[:, :d]
+    assert x.min() >= 0.0 and x.max() <= 2 * np.pi + 1e-12
+
+
+def test_structured_vertices_are_periodic():
+    v, cells, name = structured_torus_cells(2, 4, "simplex")
+    assert name == "triangle" and v.shape == (16, 2) and cells.max() == 15
+    assert np.all(v < 2 * np.pi)
+
+
+@pytest.mark.parametrize("path", sorted(MESHES.glob("*.npz")), ids=lambda p: p.stem)
+def test_shipped_meshes_are_tori(path):
+    m = load_torus_mesh(COMM, path)
+    assert m.exterior_facet_count() == 0
+    assert m.volume() == pytest.approx((2 * np.pi) ** m.d, rel=1e-12)
+
+
+def test_mesh_file_roundtrip_and_errors(tmp_path):
+    v, c, name = structured_torus_cells(2, 5, "box")
+    save_torus_mesh(tmp_path / "m.npz", v, c, name)
+    m = load_torus_mesh(COMM, tmp_path / "m.npz")
+    assert m.cell_type == "quadrilateral" and m.num_cells_global == 25 and m.exterior_facet_count() == 0
+    save_torus_mesh(tmp_path / "bad.npz", v, c + 100, name)
+    with pytest.raises(CaseError, match="vertices that do not exist"):
+        load_torus_mesh(COMM, tmp_path / "bad.npz")
+    with pytest.raises(CaseError, match="cannot read"):
+        load_torus_mesh(COMM, tmp_path / "missing.npz")
+
+
+def test_dimension_above_three_is_refused():
+    with pytest.raises(CaseError, match=r"pde\.d: .*d = 1, 2, 3; d = 5 is for particles only"):
+        torus_mesh(COMM, 5, 4)
+    with pytest.raises(CaseError, match="n >= 3"):
+        torus_mesh(COMM, 2, 2)
