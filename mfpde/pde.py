@@ -170,7 +170,7 @@ class MeanFieldSolver:
         self.n_dofs_global = V.dofmap.index_map.size_global
         self.basis = V.ufl_element().basix_element
         self.cell = msh.basix_cell()
-        self.X = msh.geometry.x[msh.geometry.dofmap[:C], :d].copy()  # (C, nv, d)
+        self.X = msh.geometry.x[msh.geometry.dofmaps[0][:C], :d].copy()  # (C, nv, d)
         self.original_cell_index = np.asarray(topo.original_cell_index[:C], dtype=np.int64)
 
         q = _CellQuadrature(self.cell, self.X, 2 * p + 3, self.basis)

@@ -155,7 +155,7 @@ def _broken_mesh(comm, cells: np.ndarray, vertices: np.ndarray, cell_name: str, 
 
     topo = msh.topology
     nloc = topo.index_map(d).size_local + topo.index_map(d).num_ghosts
-    gdofs = msh.geometry.dofmap
+    gdofs = msh.geometry.dofmaps[0]
     nv = gdofs.shape[1]
     X = msh.geometry.x[:, :d][gdofs[:nloc]]  # (nloc, nv, d)
     X = X - period * np.round((X - X[:, :1, :]) / period)
