@@ -270,7 +270,8 @@ class MeanFieldSolver:
             return None
         F = self._outputs(U)
         c = -self.lr * self.w * (F - self.y)
-        self.vel.x.array[:] = self.G @ c
+        # einsum, not BLAS gemv: a threaded BLAS on a busy machine costs more than it gains here
+        self.vel.x.array[:] = np.einsum("mk,k->m", self.G, c)
         return F
 
     def _vmax(self) -> float:
