@@ -132,7 +132,8 @@ def test_torus_grid_reduction_exact_on_nodes():
     """Points on the grid nodes and a shift by whole cells: the reduction is exact."""
     ng = 32
     h = TWO_PI / ng
-    pts = np.stack(np.meshgrid(np.arange(0, 32, 8), np.arange(3, 32, 8), indexing="ij"), -1).reshape(-1, 2) * h
+    idx = np.stack(np.meshgrid(np.arange(0, 32, 8), np.arange(3, 32, 8), indexing="ij"), -1).reshape(-1, 2)
+    pts = (idx + 0.5) * h                         # cell centres (k + 1/2) h of the reduction grid
     v = np.array([2 * h, -3 * h])                 # |v| = sqrt(13) h < 4 h = half the spacing
     for p in (1, 2):
         val, info = M.wasserstein_torus(pts, pts + v, np.ones(16), p=p, n_grid=ng, return_info=True)
