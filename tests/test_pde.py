@@ -64,7 +64,8 @@ def test_second_order_against_exact_solution(cell):
 def test_bump_crosses_the_seam_and_returns_positive_and_conservative():
     """A compactly supported bump (touches zero) starts on the seam corner, moves with v = (1, 0.5)
     for one period T = 4 pi (crossing both seams), and comes back.  Every step: mass to 1e-12
-    relative, min_rho >= 0.  Measured relative L2 error after one period at n = 32: 0.10."""
+    relative, min_rho >= 0.  Measured relative L2 error after one period (978 steps):
+    0.24 (n = 16), 0.052 (n = 32), 0.010 (n = 64)."""
     rho0 = bump([6.0, 0.2], 1.2)
     s = transport_solver(32, rho0, [1.0, 0.5])
     m0 = s.observables()["mass"]
@@ -80,10 +81,8 @@ def test_bump_crosses_the_seam_and_returns_positive_and_conservative():
     rel = s.l2_error(rho0) / norm
     assert max(drift) < 1e-12
     assert min(mins) >= 0.0
-    assert rel < 0.15, rel
-    # the density is concentrated where it started: centre of mass (circular) within h/4
-    obs = s.observables()
-    assert obs["min_rho"] >= 0.0
+    assert rel < 0.08, rel
+    assert s.rejected_steps == 0
 
 
 def test_mean_field_mass_and_positivity_with_a_density_touching_zero():
