@@ -228,11 +228,13 @@ def _pde_tree(case, record: Record, freqs, cellwise, t0, comm, steps) -> dict:
         "mesh": {"vertices": cellwise["vertices"], "period": 2 * np.pi},
         "density": np.array(record.fields),
         "cell_type": cellwise["cell_type"], "degree": int(cellwise["degree"]),
+        "reference_points": cellwise["reference_points"],
         "n": int(case.pde.n), "steps": int(steps),
         "README": ("density[t, c, j] is the value at node j of cell c at time observables/t[t]; "
                    "the cell's vertices are mesh/vertices[c] (unwrapped, may leave [0, 2pi)); "
-                   "nodes are the Lagrange nodes of a discontinuous element of the given degree on that cell, "
-                   "in basix order. mfpde.fields.evaluate_cellwise evaluates it with numpy only."),
+                   "the field is the discontinuous Lagrange interpolant of the given degree on that cell through its nodes, "
+                   "in the order of reference_points (on the reference interval [0,1], unit simplex or unit box). "
+                   "mfpde.fields.evaluate_cellwise evaluates it with numpy only."),
     }
     tree["provenance"] = provenance(comm.size, time.perf_counter() - t0)
     return tree
@@ -275,10 +277,13 @@ def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = Tru
     bar = Progress(case.dynamics.t_end, f"pde n={case.pde.n} p={case.pde.degree}",
                    enabled=progress and comm.rank == 0, start=solver.t)
 
-    def on_step(dt):
-        nonlocal steps
+    last_t = solver.t
+
+    def on_step(_solver):
+        nonlocal steps, last_t
         steps += 1
-        bar.update(dt)
+        bar.update(solver.t - last_t)
+        last_t = solver.t
 
     try:
         for t_save in times:

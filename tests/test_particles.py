@@ -75,10 +75,10 @@ def test_mpi_two_ranks_equal_one_rank():
     assert "max |theta diff|" in out.stdout
 
 
-def small_case_file(tmp_path, tau=0.05, t_end=2.0):
+def small_case_file(tmp_path, tau=0.05, t_end=2.0, dt=0.002):
     table = tomllib.loads(default_case_text())
     table["dynamics"].update(t_end=t_end, tau=tau)
-    table["particles"].update(save_every=0.25, dt=0.002)
+    table["particles"].update(save_every=0.25, dt=dt)
     path = tmp_path / "small.toml"
     path.write_text(dumps_toml(table))
     return path
@@ -103,8 +103,8 @@ def test_file_layout_and_no_temporary_left(tmp_path):
 
 
 def test_resume_after_kill_9_gives_the_same_observables(tmp_path):
-    case_file = small_case_file(tmp_path)
-    exe = [sys.executable, "-m", "mfpde.cli", "particles", str(case_file), "--n", "400", "--seed", "2", "--quiet"]
+    case_file = small_case_file(tmp_path, dt=0.0005)  # about 4 s of work: time to kill it mid-run
+    exe = [sys.executable, "-m", "mfpde.cli", "particles", str(case_file), "--n", "2000", "--seed", "2", "--quiet"]
     ref = subprocess.run(exe + ["--out", str(tmp_path / "ref")], capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr
     ref_path = ref.stdout.strip().splitlines()[-1].removeprefix("wrote ")
