@@ -1,0 +1,101 @@
+"""`mfpde pde` end to end: the examples on 1 and 2 ranks, the file, resume after kill -9."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from mfpde.case import dumps_toml
+from mfpde.fields import evaluate_cellwise
+from mfpde.storage import partial_path
+
+MPIRUN = Path(sys.executable).parent / "mpirun"
+MFPDE = [sys.executable, "-m", "mfpde.cli"]
+
+
+def shrunk(tmp_path, case: str, n: int, t_end: float, save_every: float) -> Path:
+    """A copy of an example case, smaller and shorter (same physics otherwise)."""
+    table = tomllib.loads((ROOT / "cases" / case).read_text()) if case != "default" else \
+        tomllib.loads((ROOT / "mfpde" / "cases" / "default.toml").read_text())
+    table["pde"].update(n=n, save_every=save_every)
+    table["dynamics"]["t_end"] = t_end
+    path = tmp_path / f"{table['name']}.toml"
+    path.write_text(dumps_toml(table))
+    return path
+
+
+def run(cmd, **kw):
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"), **kw)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip().splitlines()[-1].removeprefix("wrote ")
+
+
+@pytest.mark.parametrize("case, n, t_end", [("default", 16, 0.5), ("cosine-1d.toml", 64, 1.0),
+                                            ("qnn-2q-3p.toml", 4, 0.3), ("qnn-1q-2p-noisy.toml", 12, 0.5)])
+def test_examples_on_one_and_two_ranks_agree(tmp_path, case, n, t_end):
+    path = shrunk(tmp_path, case, n, t_end, t_end / 2)
+    one = run([*MFPDE, "pde", str(path), "--out", str(tmp_path / "one"), "--quiet"])
+    two = run([str(MPIRUN), "-n", "2", *MFPDE, "pde", str(path), "--out", str(tmp_path / "two"), "--quiet"])
+    with h5py.File(one) as a, h5py.File(two) as b:
+        assert a["provenance/mpi_size"][()] == 1 and b["provenance/mpi_size"][()] == 2
+        for key in ("observables/F", "observables/risk", "observables/moments", "observables/mass"):
+            np.testing.assert_allclose(b[key][()], a[key][()], rtol=0, atol=1e-10, err_msg=key)
+        np.testing.assert_allclose(b["pde/density"][()], a["pde/density"][()], rtol=0, atol=1e-10)
+        mass = a["observables/mass"][()]
+        assert np.max(np.abs(mass / mass[0] - 1)) < 1e-12
+        assert np.min(a["observables/min_rho"][()]) >= 0.0
+    assert (tmp_path / "one" / (Path(one).stem + ".bp")).is_dir()  # the ParaView companion
+
+
+def test_pde_file_is_evaluable_without_dolfinx(tmp_path):
+    path = run([*MFPDE, "pde", str(shrunk(tmp_path, "default", 16, 0.5, 0.25)), "--out", str(tmp_path), "--quiet"])
+    with h5py.File(path) as f:
+        cw = {"cell_type": f["pde/cell_type"][()].decode(), "degree": int(f["pde/degree"][()]),
+              "vertices": f["pde/mesh/vertices"][()], "values": f["pde/density"][-1],
+              "reference_points": f["pde/reference_points"][()]}
+        mass = f["observables/mass"][-1]
+    # the midpoint rule on a fine grid of point evaluations recovers the mass
+    g = (np.arange(200) + 0.5) * 2 * np.pi / 200
+    pts = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    integral = evaluate_cellwise(cw, pts).sum() * (2 * np.pi / 200) ** 2
+    assert abs(integral - mass) < 1e-3
+
+
+def test_pde_resume_after_kill_9_gives_the_same_observables(tmp_path):
+    case = shrunk(tmp_path, "default", 40, 4.0, 0.25)
+    ref = run([*MFPDE, "pde", str(case), "--out", str(tmp_path / "ref"), "--quiet"])
+    out = tmp_path / "killed"
+    final = out / Path(ref).name
+    part = partial_path(final)
+    proc = subprocess.Popen([*MFPDE, "pde", str(case), "--out", str(out), "--quiet"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if part.exists():
+            try:
+                with h5py.File(part) as f:
+                    if len(f["observables/t"]) >= 4:
+                        break
+            except OSError:
+                pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with h5py.File(part) as f:
+        saved = len(f["observables/t"])
+    assert 4 <= saved < 17 and not final.exists(), "the kill should land mid-run"
+    run([*MFPDE, "pde", str(case), "--out", str(out), "--resume", "--quiet"])
+    with h5py.File(ref) as a, h5py.File(final) as b:
+        for key in ("observables/t", "observables/F", "observables/risk", "observables/moments",
+                    "observables/mass", "observables/min_rho", "pde/density"):
+            np.testing.assert_allclose(b[key][()], a[key][()], rtol=0, atol=1e-12, err_msg=key)
+    assert not part.exists() and not any(p.suffix == ".tmp" for p in out.iterdir())
