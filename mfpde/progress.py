@@ -8,14 +8,15 @@ from tqdm import tqdm
 
 
 class Progress:
-    """Advance by time steps; shows simulated time out of ``total``."""
+    """Advance by time steps (or any count); shows ``label=done/total``."""
 
-    def __init__(self, total: float, desc: str, enabled: bool = True, start: float = 0.0):
+    def __init__(self, total: float, desc: str, enabled: bool = True, start: float = 0.0, label: str = "t"):
         self.bar = None
+        fmt = ".3f" if label == "t" else ".0f"
         if enabled:
             self.bar = tqdm(total=round(total, 6), initial=round(start, 6), desc=desc, unit="t",
                             file=sys.stderr, leave=False, dynamic_ncols=True,
-                            bar_format="{desc}: {percentage:3.0f}%|{bar}| t={n:.3f}/{total:.3f} [{elapsed}<{remaining}]")
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| " + label + "={n:" + fmt + "}/{total:" + fmt + "} [{elapsed}<{remaining}]")
 
     def update(self, dt: float) -> None:
         if self.bar is not None:

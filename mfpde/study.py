@@ -78,7 +78,8 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
     tasks = [(n, s) for n in sorted(ns, reverse=True) for s in seeds]
     mine = tasks[comm.rank::comm.size]
     w_times = None if wasserstein == "all" else {0, T - 1}
-    bar = Progress(len(tasks), f"particles ({len(tasks)} runs)", enabled=progress and comm.rank == 0)
+    bar = Progress(len(tasks), "particle runs", enabled=progress and comm.rank == 0,
+                   label="runs")
     results = {}
     example = None
     for n, s in mine:
