@@ -34,24 +34,22 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
+def _integer_at_least(minimum: int):
+    """argparse type: an integer >= minimum."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {v}")
+        return v
+
+    return parse
 
 
-def _nonnegative(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
+_positive, _nonnegative = _integer_at_least(1), _integer_at_least(0)
 
 
 def _say(comm, *lines: str) -> None:
@@ -107,8 +105,15 @@ def cmd_plot(args, comm) -> None:
             print(f"wrote {p}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``mfpde pde: error: ...``), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mfpde", description=(
+    p = _Parser(prog="mfpde", description=(
         "Mean-field limit of mixtures of experts: the PDE on the parameter torus (DOLFINx), "
         "finite-N particles, and how fast the particles approach the PDE."))
     p.add_argument("--version", action="version", version=f"mfpde {__import__('mfpde').__version__}")

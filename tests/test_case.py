@@ -142,3 +142,13 @@ def test_cli_error_is_one_line_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "mfpde: error: dynamics.t_end: must be > 0, got 0.0"
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.parametrize("argv, text", [(["particles", "default", "--n", "-3"], "--n: must be >= 1, got -3"),
+                                        (["study", "default", "--n", "64,x"], "comma-separated integers"),
+                                        ([], "required: COMMAND")])
+def test_usage_errors_are_one_line(capsys, argv, text):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and text in err and len(err.strip().splitlines()) == 1

@@ -1,10 +1,8 @@
 """The finite-N particle trainer (DESIGN section 4)."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 import tomllib
 
 import h5py
@@ -12,7 +10,7 @@ import numpy as np
 import pennylane as qml
 from pennylane import numpy as pnp
 
-from conftest import mpirun
+from conftest import kill_9_after_saves, mpirun
 from mfpde.case import case_from_dict, default_case, default_case_text, dumps_toml
 from mfpde.particles import ParticleSystem
 from mfpde.runs import run_particles
@@ -112,20 +110,7 @@ def test_resume_after_kill_9_gives_the_same_observables(tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen(exe + ["--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     part = partial_path(out / os.path.basename(ref_path))
-    deadline = time.time() + 120
-    while time.time() < deadline:  # wait for a few saved states, then kill -9
-        if part.exists():
-            try:
-                with h5py.File(part) as f:
-                    if len(f["observables/t"]) >= 3:
-                        break
-            except OSError:
-                pass
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    with h5py.File(part) as f:
-        saved = len(f["observables/t"])
+    saved = kill_9_after_saves(proc, part, 3)
     assert 3 <= saved < 9, "the kill should land mid-run"
     assert not (out / os.path.basename(ref_path)).exists()
 

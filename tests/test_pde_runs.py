@@ -1,10 +1,8 @@
 """`mfpde pde` end to end: the examples on 1 and 2 ranks, the file, resume after kill -9."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, kill_9_after_saves
 from mfpde.case import dumps_toml
 from mfpde.fields import evaluate_cellwise
 from mfpde.storage import partial_path
@@ -78,20 +76,7 @@ def test_pde_resume_after_kill_9_gives_the_same_observables(tmp_path):
     part = partial_path(final)
     proc = subprocess.Popen([*MFPDE, "pde", str(case), "--out", str(out), "--quiet"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if part.exists():
-            try:
-                with h5py.File(part) as f:
-                    if len(f["observables/t"]) >= 4:
-                        break
-            except OSError:
-                pass
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    with h5py.File(part) as f:
-        saved = len(f["observables/t"])
+    saved = kill_9_after_saves(proc, part, 4)
     assert 4 <= saved < 17 and not final.exists(), "the kill should land mid-run"
     run([*MFPDE, "pde", str(case), "--out", str(out), "--resume", "--quiet"])
     with h5py.File(ref) as a, h5py.File(final) as b:
