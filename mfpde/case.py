@@ -172,22 +172,29 @@ class PDEOptions:
 
 @dataclass
 class ParticleOptions:
-    """``[particles]``: number of experts, seed, step, integrator, save interval."""
+    """``[particles]``: number of experts, seed, step, integrator, save interval.
+
+    ``seeds`` (DESIGN section 6) is the number of seeds a study uses when
+    ``[study] seeds`` is not given.
+    """
 
     n: int = 256
     seed: int = 0
+    seeds: int | None = None
     dt: float = 0.01
     integrator: str = "rk4"
     save_every: float | None = None
 
     @classmethod
     def parse(cls, t: dict) -> "ParticleOptions":
-        _check_keys(t, {"n", "seed", "dt", "integrator", "save_every"}, "particles")
+        _check_keys(t, {"n", "seed", "seeds", "dt", "integrator", "save_every"}, "particles")
         o = cls()
         if "n" in t:
             o.n = _integer(t["n"], "particles.n", minimum=1)
         if "seed" in t:
             o.seed = _integer(t["seed"], "particles.seed", minimum=0)
+        if "seeds" in t:
+            o.seeds = _integer(t["seeds"], "particles.seeds", minimum=2)
         if "dt" in t:
             o.dt = _number(t["dt"], "particles.dt", positive=True)
         if "integrator" in t:
@@ -205,9 +212,11 @@ class StudyOptions:
     seeds: int = 8
 
     @classmethod
-    def parse(cls, t: dict) -> "StudyOptions":
+    def parse(cls, t: dict, default_seeds: int | None = None) -> "StudyOptions":
         _check_keys(t, {"n", "seeds"}, "study")
         o = cls()
+        if default_seeds is not None:
+            o.seeds = default_seeds
         if "n" in t:
             o.n = sorted(set(_int_list(t["n"], "study.n", minimum=1)))
             if len(o.n) < 2:
@@ -311,8 +320,8 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
         init=InitSpec.parse(section("init"), expert.d),
         dynamics=Dynamics.parse(section("dynamics") or _missing("dynamics")),
         pde=PDEOptions.parse(section("pde"), base_dir),
-        particles=ParticleOptions.parse(section("particles")),
-        study=StudyOptions.parse(section("study")),
+        particles=(particles := ParticleOptions.parse(section("particles"))),
+        study=StudyOptions.parse(section("study"), particles.seeds),
         output_dir=out_dir,
     )
 

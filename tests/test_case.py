@@ -33,6 +33,15 @@ def test_default_case_is_the_contract():
     assert case.save_times(0.5) == [0.5 * i for i in range(9)]
 
 
+def test_particles_seeds_is_the_study_default():
+    table = base()
+    del table["study"]["seeds"]
+    table["particles"]["seeds"] = 3
+    assert case_from_dict(table).study.seeds == 3
+    table["study"]["seeds"] = 5  # [study] wins
+    assert case_from_dict(table).study.seeds == 5
+
+
 def test_toml_round_trip(tmp_path):
     case = load_case(write_case(tmp_path, base()))
     again = case_from_dict(tomllib.loads(case.to_toml()))
