@@ -66,7 +66,7 @@ def _common_tree(case: Case) -> dict:
             "data": {"x": case.data.x, "y": case.data.y, "w": case.data.w}}
 
 
-def _root_attrs(case: Case, kind: str, complete: bool) -> dict:
+def root_attrs(case: Case, kind: str, complete: bool) -> dict:
     from . import __version__
     return {"kind": kind, "complete": complete, "case_name": case.name,
             "case_hash": case.physics_hash(), "d": case.d, "mfpde_version": __version__}
@@ -129,7 +129,7 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
         record.add(state.t, F, risk(F, case.data.y, case.data.w), moments, system.gather(state.theta))
         if path is not None and comm.rank == 0:
             tree = _particle_tree(case, record, freqs, n, seed, state.rng.bit_generator.state, state.step, t0, comm)
-            write_run(partial_path(path), tree, _root_attrs(case, "particles", False))
+            write_run(partial_path(path), tree, root_attrs(case, "particles", False))
 
     if not record.t:
         save()
@@ -146,7 +146,7 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
         obs["theta"] = np.array(record.fields)
     if path is not None and comm.rank == 0:
         tree = _particle_tree(case, record, freqs, n, seed, state.rng.bit_generator.state, state.step, t0, comm)
-        write_run(path, tree, _root_attrs(case, "particles", True))
+        write_run(path, tree, root_attrs(case, "particles", True))
         partial_path(path).unlink(missing_ok=True)
     return obs, path
 
@@ -270,7 +270,7 @@ def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = Tru
                    cellwise["values"] if comm.rank == 0 else None, mass=o["mass"], min_rho=o["min_rho"])
         if path is not None and comm.rank == 0:
             write_run(partial_path(path), _pde_tree(case, record, freqs, cellwise, t0, comm, steps),
-                      _root_attrs(case, "pde", False))
+                      root_attrs(case, "pde", False))
 
     if not record.t:
         save()
@@ -303,7 +303,7 @@ def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = Tru
     if path is not None:
         if comm.rank == 0:
             write_run(path, _pde_tree(case, record, freqs, cellwise, t0, comm, steps),
-                      _root_attrs(case, "pde", True))
+                      root_attrs(case, "pde", True))
             partial_path(path).unlink(missing_ok=True)
         if companion:
             write_companion(solver, record, path, comm)

@@ -25,7 +25,7 @@ from .case import Case
 from .compare import METRICS, PDESolution
 from .metrics import fit_rate, mean_ci, theory_slope
 from .progress import Progress
-from .runs import pde_path, run_particles, run_pde
+from .runs import root_attrs, run_particles, run_pde
 from .storage import provenance, read_run, write_run
 
 
@@ -122,10 +122,8 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
         "pde_file": str(pde_file),
     }
     tree["provenance"] = provenance(comm.size, time.perf_counter() - t0)
-    from .runs import _root_attrs
-
     path = study_path(case, out)
-    write_run(path, tree, _root_attrs(case, "study", True))
+    write_run(path, tree, root_attrs(case, "study", True))
 
     lines = [f"study of {case.name}: N = {ns[0]}..{ns[-1]} ({len(ns)} values), {n_seeds} seeds, "
              f"t_end = {case.dynamics.t_end:g}, PDE n = {case.pde.n} DG{case.pde.degree}"]
