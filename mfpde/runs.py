@@ -201,15 +201,23 @@ def pde_path(case: Case, out_dir=None) -> Path:
     return _out_dir(case, out_dir) / f"{case.name}.pde.h5"
 
 
-def check_pde_dimension(case: Case) -> None:
+def check_pde_case(case: Case) -> None:
+    """What only the PDE needs: d <= 3, and a mesh file of the torus of the expert's dimension."""
     if case.d > 3:
         raise CaseError("expert", f"the parameter torus has d = {case.d}; the PDE solver supports d = 1, 2, 3 "
                         "(d > 3 is for particles only: use `mfpde particles`)")
+    if case.pde.mesh:
+        from .torus import read_torus_mesh_file
+
+        vertices, _, cell_type, _ = read_torus_mesh_file(case.pde.mesh)
+        if vertices.shape[1] != case.d:
+            raise CaseError("pde.mesh", f"{Path(case.pde.mesh).name} is a {vertices.shape[1]}-d mesh ({cell_type}), "
+                            f"but the expert's parameter torus has d = {case.d}")
 
 
 def build_pde_solver(case: Case, comm: MPI.Comm = MPI.COMM_WORLD):
     """Mesh, spaces and the solver for a case (no time stepping yet)."""
-    check_pde_dimension(case)
+    check_pde_case(case)
     from .pde import MeanFieldSolver
     from .torus import load_torus_mesh, torus_mesh
 

@@ -84,3 +84,25 @@ def test_pde_resume_after_kill_9_gives_the_same_observables(tmp_path):
                     "observables/mass", "observables/min_rho", "pde/density"):
             np.testing.assert_allclose(b[key][()], a[key][()], rtol=0, atol=1e-12, err_msg=key)
     assert not part.exists() and not any(p.suffix == ".tmp" for p in out.iterdir())
+
+
+def test_a_case_may_name_its_own_mesh(tmp_path, capsys):
+    from mfpde.cli import main
+
+    table = {"name": "meshed", "expert": {"kind": "cosine", "d": 2},
+             "data": {"x": [-1.0, 0.0, 1.0], "y": [0.1, 0.2, 0.1]}, "dynamics": {"t_end": 0.25},
+             "pde": {"mesh": str(ROOT / "meshes" / "torus-2d-quad-jitter-16.npz")}}
+    (tmp_path / "ok.toml").write_text(dumps_toml(table))
+    assert main(["pde", str(tmp_path / "ok.toml"), "--out", str(tmp_path / "ok"), "--quiet"]) == 0
+    with h5py.File(tmp_path / "ok" / "meshed.pde.h5") as f:
+        assert f["pde/cell_type"][()].decode() == "quadrilateral" and f["pde/density"].shape[1] == 256
+        mass = f["observables/mass"][()]
+        assert np.max(np.abs(mass / mass[0] - 1)) < 1e-12
+    capsys.readouterr()
+    for mesh, text in (("torus-1d-64.npz", "1-d mesh"), ("nope.npz", "mesh file not found")):
+        table["pde"]["mesh"] = str(ROOT / "meshes" / mesh)
+        (tmp_path / "bad.toml").write_text(dumps_toml(table))
+        assert main(["pde", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "pde.mesh" in err and text in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
