@@ -106,3 +106,11 @@ def test_a_case_may_name_its_own_mesh(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "pde.mesh" in err and text in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists()
+
+
+def test_importing_mfpde_first_keeps_h5py_working_beside_dolfinx(tmp_path):
+    code = ("import mfpde, dolfinx_solver, dolfinx.fem.petsc, h5py, numpy as np\n"
+            f"with h5py.File({str(tmp_path / 'x.h5')!r}, 'w') as f: f['a'] = np.arange(3)\n"
+            "print('written')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "written" in proc.stdout, proc.stderr[-2000:]
