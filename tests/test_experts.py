@@ -5,7 +5,6 @@ validation of the [expert] table."""
 from __future__ import annotations
 
 import json
-import time
 import warnings
 
 import numpy as np
@@ -233,15 +232,7 @@ def test_bind_large_batch_blocks_and_speed():
     ref_phi, ref_grad = autodiff_reference(e, x[[0, 15]], theta[j])
     np.testing.assert_allclose(phi[[0, 15]][:, j], ref_phi, atol=1e-10)
     np.testing.assert_allclose(grad[[0, 15]][:, j], ref_grad, atol=1e-10)
-    # vectorized: far below one circuit per particle (generous bound for slow machines)
-    best = min(_timed(f, theta) for _ in range(5))
-    assert best < 0.25, best
-
-
-def _timed(f, theta):
-    t0 = time.perf_counter()
-    f(theta)
-    return time.perf_counter() - t0
+    # speed is measured by benchmarks/bench_particles.py, not here
 
 
 def test_evaluate_caches_binding_and_checks_shapes():

@@ -4,7 +4,6 @@ import tomllib
 
 import h5py
 import numpy as np
-import pytest
 
 from mfpde.case import case_from_dict, dumps_toml
 from mfpde.cli import main
