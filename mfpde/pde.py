@@ -69,17 +69,13 @@ from petsc4py import PETSc
 
 from .errors import CaseError, NonFiniteError
 from .flow import ExpertAt
+from .metrics import moment_freqs
 from .torus import TorusMesh, check_dimension, load_torus_mesh, torus_mesh  # noqa: F401
 
-__all__ = ["MeanFieldSolver", "TorusMesh", "torus_mesh", "load_torus_mesh", "default_freqs"]
+__all__ = ["MeanFieldSolver", "TorusMesh", "torus_mesh", "load_torus_mesh"]
 
 _SOLVER_COUNT = itertools.count()
 
-
-def default_freqs(d: int, kmax: int = 2) -> np.ndarray:
-    """All integer frequencies ``w`` in ``{-kmax..kmax}^d`` except 0: shape (F, d)."""
-    grid = np.array(list(itertools.product(range(-kmax, kmax + 1), repeat=d)), dtype=np.int64)
-    return grid[np.any(grid != 0, axis=1)]
 
 
 class _CellQuadrature:
@@ -108,7 +104,7 @@ class MeanFieldSolver:
     lr, tau : learning rate and noise temperature.
     degree : DG degree (1 or 2).  cfl : Courant number (see module doc).
     freqs : (F, d) integer frequencies of the Fourier moments (default
-        :func:`default_freqs`).
+        :func:`mfpde.metrics.moment_freqs`).
     petsc_options : dict of PETSc options for the diffusion solve.
     velocity : optional prescribed velocity ``theta (M, d) -> (M, d)``
         replacing the mean-field one (exact-solution tests).
@@ -187,7 +183,7 @@ class MeanFieldSolver:
         self.h_min = self._cell_size()
 
         # ---- observables: B (C, n, K), moments E (C, n, F) ---------------------------
-        self.freqs = default_freqs(d) if freqs is None else np.asarray(freqs, dtype=np.int64).reshape(-1, d)
+        self.freqs = moment_freqs(d) if freqs is None else np.asarray(freqs, dtype=np.int64).reshape(-1, d)
         pts = q.points.reshape(-1, d)
         phase = np.exp(1j * (pts @ self.freqs.T)).reshape(C, -1, len(self.freqs))
         self.E = np.einsum("cq,qi,cqf->cif", q.wdet, q.phi, phase)
