@@ -119,24 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"mfpde {__import__('mfpde').__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(sp, out=True):
+    def run_command(name: str, help: str, func, resume: bool = False):
+        """A subcommand that reads a case and writes under --out."""
+        sp = sub.add_parser(name, help=help)
         sp.add_argument("case", metavar="CASE.toml", help="case file, or 'default' for the built-in case")
-        if out:
-            sp.add_argument("--out", metavar="DIR", help="output directory (overrides [output] directory)")
+        sp.add_argument("--out", metavar="DIR", help="output directory (overrides [output] directory)")
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
+        if resume:
+            sp.add_argument("--resume", action="store_true", help="continue from the last saved state")
+        sp.set_defaults(func=func)
+        return sp
 
-    sp = sub.add_parser("pde", help="solve the mean-field PDE (works under mpirun -n P)")
-    common(sp)
+    sp = run_command("pde", "solve the mean-field PDE (works under mpirun -n P)", cmd_pde, resume=True)
     sp.add_argument("--n", type=_positive, help="cells per direction (overrides [pde] n)")
-    sp.add_argument("--resume", action="store_true", help="continue from the last saved state")
-    sp.set_defaults(func=cmd_pde)
 
-    sp = sub.add_parser("particles", help="train the N-expert mixture (works under mpirun -n P)")
-    common(sp)
+    sp = run_command("particles", "train the N-expert mixture (works under mpirun -n P)", cmd_particles, resume=True)
     sp.add_argument("--n", type=_positive, help="number of experts N (overrides [particles] n)")
     sp.add_argument("--seed", type=_nonnegative, help="random seed (overrides [particles] seed)")
-    sp.add_argument("--resume", action="store_true", help="continue from the last saved state")
-    sp.set_defaults(func=cmd_particles)
 
     sp = sub.add_parser("compare", help="errors between a PDE run and particle runs, per saved time")
     sp.add_argument("pde", metavar="PDE.h5")
@@ -144,12 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", metavar="DIR", help="where to write the comparison file (default: beside PDE.h5)")
     sp.set_defaults(func=cmd_compare)
 
-    sp = sub.add_parser("study", help="PDE once, particles over N and seeds, fitted rates, report")
-    common(sp)
+    sp = run_command("study", "PDE once, particles over N and seeds, fitted rates, report", cmd_study)
     sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (default [study] n)")
     sp.add_argument("--seeds", type=_positive, help="seeds per N (default [study] seeds)")
     sp.add_argument("--no-plots", action="store_true", help="skip the figures of the report")
-    sp.set_defaults(func=cmd_study)
 
     sp = sub.add_parser("plot", help="figures of a pde, particles or study file")
     sp.add_argument("file", metavar="RUN.h5")
