@@ -54,10 +54,7 @@ from typing import Callable
 
 import numpy as np
 
-# h5py must be imported before dolfinx.fem.petsc: the other order makes h5py's HDF5 type
-# registration fail ("ValueError: Not a datatype") with the dolfinx-solver wheel's HDF5.
-import h5py  # noqa: F401, I001
-import dolfinx_solver  # noqa: F401  (before dolfinx / petsc4py)
+from . import fem  # noqa: F401, I001  (the DOLFINx provider, imported before dolfinx / petsc4py)
 import basix
 import dolfinx
 import dolfinx.fem

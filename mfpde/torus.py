@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-import dolfinx_solver  # noqa: F401  (must come before dolfinx / petsc4py)
+from . import fem  # noqa: F401, I001  (the DOLFINx provider, imported before dolfinx / petsc4py)
 import basix.ufl
 import dolfinx
 import dolfinx.cpp
