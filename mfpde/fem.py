@@ -42,6 +42,7 @@ def _provider() -> str:
 PROVIDER = _provider()
 
 try:
+    from mpi4py import MPI  # noqa: F401  (MPI before the compiled bindings, as the wheel does)
     import dolfinx
     import dolfinx.fem
     import dolfinx.fem.petsc
@@ -52,15 +53,20 @@ except ImportError as exc:  # pragma: no cover - exercised by a simulated missin
     raise DolfinxMissing(f"mfpde: DOLFINx 0.11 is not importable ({exc}); {HOW_TO_GET}") from exc
 
 
-def _version_tuple(text: str) -> tuple[int, int]:
-    parts = text.split(".")
-    return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
+def check_version(version: str, provider: str = PROVIDER) -> None:
+    """Refuse a DOLFINx whose major.minor is not :data:`REQUIRED` (the API changes between releases)."""
+    parts = version.split(".")
+    try:
+        found = int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()))
+    except (IndexError, ValueError):
+        found = None
+    if found != REQUIRED:
+        raise DolfinxMissing(f"mfpde: needs DOLFINx {REQUIRED[0]}.{REQUIRED[1]}, found {version} ({provider}); "
+                             f"{HOW_TO_GET}")
 
 
-if _version_tuple(dolfinx.__version__) != REQUIRED:
-    raise DolfinxMissing(f"mfpde: needs DOLFINx {REQUIRED[0]}.{REQUIRED[1]}, found {dolfinx.__version__} "
-                         f"({PROVIDER}); {HOW_TO_GET}")
+check_version(dolfinx.__version__)
 if np.dtype(PETSc.ScalarType).kind != "f":  # pragma: no cover
     raise DolfinxMissing(f"mfpde: needs real PETSc scalars, found {PETSc.ScalarType}; {HOW_TO_GET}")
 
-__all__ = ["dolfinx", "PETSc", "PROVIDER", "DolfinxMissing"]
+__all__ = ["dolfinx", "PETSc", "PROVIDER", "DolfinxMissing", "check_version"]
