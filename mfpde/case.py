@@ -78,22 +78,34 @@ def _int_list(value: Any, key: str, *, minimum: int) -> list[int]:
 # ---------------------------------------------------------------- sections
 
 
+SCALINGS = ("mean-field", "ntk")
+
+
 @dataclass
 class Dynamics:
-    """``[dynamics]``: time horizon, learning rate, noise temperature."""
+    """``[dynamics]``: time horizon, learning rate, noise temperature, scaling.
+
+    ``scaling`` (DESIGN 10.4): ``"mean-field"`` (section 1) or ``"ntk"`` (the
+    lazy ``N^{-1/2}`` scaling, noiseless: ``tau > 0`` is refused with it).
+    """
 
     t_end: float
     lr: float = 1.0
     tau: float = 0.0
+    scaling: str = "mean-field"
 
     @classmethod
     def parse(cls, t: dict) -> "Dynamics":
-        _check_keys(t, {"t_end", "lr", "tau"}, "dynamics")
-        return cls(
+        _check_keys(t, {"t_end", "lr", "tau", "scaling"}, "dynamics")
+        dyn = cls(
             t_end=_number(_require(t, "t_end", "dynamics"), "dynamics.t_end", positive=True),
             lr=_number(t.get("lr", 1.0), "dynamics.lr", positive=True),
             tau=_number(t.get("tau", 0.0), "dynamics.tau", nonnegative=True),
+            scaling=_choice(t.get("scaling", "mean-field"), "dynamics.scaling", SCALINGS),
         )
+        if dyn.scaling == "ntk" and dyn.tau > 0:
+            raise CaseError("dynamics.tau", f"must be 0 with scaling = 'ntk' (the lazy regime is noiseless), got {dyn.tau}")
+        return dyn
 
 
 @dataclass
@@ -226,9 +238,29 @@ class StudyOptions:
         return o
 
 
+@dataclass
+class RegimesOptions:
+    """``[regimes]``: the N values and seeds of ``mfpde regimes`` (DESIGN 10.4)."""
+
+    n: list[int] = field(default_factory=lambda: [64, 256, 1024, 4096])
+    seeds: int = 4
+
+    @classmethod
+    def parse(cls, t: dict) -> "RegimesOptions":
+        _check_keys(t, {"n", "seeds"}, "regimes")
+        o = cls()
+        if "n" in t:
+            o.n = sorted(set(_int_list(t["n"], "regimes.n", minimum=1)))
+            if len(o.n) < 2:
+                raise CaseError("regimes.n", "needs at least two distinct values to fit a slope")
+        if "seeds" in t:
+            o.seeds = _integer(t["seeds"], "regimes.seeds", minimum=2)
+        return o
+
+
 # ---------------------------------------------------------------- the case
 
-_TOP_KEYS = {"name", "expert", "data", "init", "dynamics", "pde", "particles", "study", "output"}
+_TOP_KEYS = {"name", "expert", "data", "init", "dynamics", "pde", "particles", "study", "regimes", "output"}
 
 
 @dataclass
@@ -246,6 +278,7 @@ class Case:
     particles: ParticleOptions
     study: StudyOptions
     output_dir: str
+    regimes: RegimesOptions = field(default_factory=RegimesOptions)
 
     @property
     def d(self) -> int:
@@ -276,6 +309,8 @@ class Case:
             "dynamics": {"t_end": self.dynamics.t_end, "lr": self.dynamics.lr, "tau": self.dynamics.tau},
             "data": hashlib.sha256(data.x.tobytes() + data.y.tobytes() + data.w.tobytes()).hexdigest(),
         }
+        if self.dynamics.scaling != "mean-field":  # mean-field hashes as before the key existed
+            payload["dynamics"]["scaling"] = self.dynamics.scaling
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -323,6 +358,7 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
         particles=(particles := ParticleOptions.parse(section("particles"))),
         study=StudyOptions.parse(section("study"), particles.seeds),
         output_dir=out_dir,
+        regimes=RegimesOptions.parse(section("regimes")),
     )
 
 

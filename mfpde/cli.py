@@ -97,6 +97,15 @@ def cmd_study(args, comm) -> None:
     _say(comm, *out["lines"], f"wrote {out['path']}", f"report: {out['report']}")
 
 
+def cmd_regimes(args, comm) -> None:
+    from .regimes import run_regimes
+
+    case = _case(args.case)
+    out = run_regimes(case, ns=args.n, n_seeds=args.seeds, out_dir=args.out, comm=comm,
+                      progress=not args.quiet, plots=not args.no_plots)
+    _say(comm, *out["lines"], f"wrote {out['path']}", *([f"report: {out['report']}"] if out["report"] else []))
+
+
 def cmd_plot(args, comm) -> None:
     from .plot import plot_file
 
@@ -147,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (default [study] n)")
     sp.add_argument("--seeds", type=_positive, help="seeds per N (default [study] seeds)")
     sp.add_argument("--no-plots", action="store_true", help="skip the figures of the report")
+
+    sp = run_command("regimes", "lazy (NTK) against mean-field training over N and seeds, both limits, report",
+                     cmd_regimes)
+    sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (default [regimes] n)")
+    sp.add_argument("--seeds", type=_positive, help="seeds per N (default [regimes] seeds)")
+    sp.add_argument("--no-plots", action="store_true", help="skip the figures and the report")
 
     sp = sub.add_parser("plot", help="figures of a pde, particles or study file")
     sp.add_argument("file", metavar="RUN.h5")

@@ -13,6 +13,14 @@ communication is the sum of the K mixture outputs ``f_N(x_k)`` (one
 are drawn from one random stream for all N particles on every rank, and each
 rank keeps its block, so trajectories do not depend on the number of ranks.
 
+With ``scaling = "ntk"`` (DESIGN 10.4, the lazy regime) the mixture is
+:math:`f_N = N^{-1/2}\sum_i (\phi(\cdot;\theta_i) - \phi(\cdot;\theta_i(0)))` and
+:math:`d\theta_i/dt = -\mathrm{lr}\, N^{-1/2} \sum_k w_k (f_N(x_k) - y_k) \nabla_\theta\phi(x_k;\theta_i)`
+(:mod:`mfpde.ntk`): the same velocity with output weight :math:`N^{-1/2}`,
+learning rate :math:`\mathrm{lr} N^{-1/2}` and the targets shifted by the
+initial output ``offset`` (set by :meth:`ParticleSystem.set_origin` from
+:math:`\theta(0)`, one more ``Allreduce`` of K numbers, once).
+
 Integrators: ``rk4`` (deterministic, default), ``euler``, and ``heun`` (the
 stochastic Heun method, strong order 1 for this additive noise; used when
 ``tau > 0`` with ``rk4`` requested).
@@ -27,6 +35,7 @@ from mpi4py import MPI
 
 from .errors import NonFiniteError
 from .flow import ExpertAt, velocity
+from .ntk import scaled_weight_and_lr
 
 TWO_PI = 2 * np.pi
 
@@ -50,10 +59,13 @@ class ParticleSystem:
     """N experts, this rank's block of them, and their right-hand side."""
 
     def __init__(self, expert_at: ExpertAt, y, w, lr: float, tau: float, n: int,
-                 comm: MPI.Comm = MPI.COMM_WORLD, integrator: str = "rk4"):
+                 comm: MPI.Comm = MPI.COMM_WORLD, integrator: str = "rk4", scaling: str = "mean-field"):
         self.expert_at, self.y, self.w = expert_at, np.asarray(y, float), np.asarray(w, float)
         self.lr, self.tau, self.n, self.comm = float(lr), float(tau), int(n), comm
         self.start, self.stop = block_range(self.n, comm.rank, comm.size)
+        self.scaling = scaling
+        self.weight, self.lr_eff = scaled_weight_and_lr(scaling, self.n, self.lr)
+        self.offset = np.zeros_like(self.y)  # ntk: N^{-1/2} sum_i phi(x_k; theta_i(0))
         if tau > 0 and integrator == "rk4":
             integrator = "heun"
         self.integrator = integrator
@@ -68,19 +80,28 @@ class ParticleSystem:
 
     def rhs(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(velocity of this rank's particles (n_local, d), f_N(x_k) (K,))."""
-        return velocity(theta, 1.0 / self.n, self.expert_at, self.y, self.w, self.lr, self._allreduce)
+        v, F = velocity(theta, self.weight, self.expert_at, self.y + self.offset, self.w, self.lr_eff,
+                        self._allreduce)
+        return v, F - self.offset
 
     def output(self, theta: np.ndarray) -> np.ndarray:
         """f_N(x_k) for all k (K,), identical on all ranks."""
         phi, _ = self.expert_at(theta)
-        return self._allreduce(phi.sum(axis=1) / self.n)
+        return self._allreduce(self.weight * phi.sum(axis=1)) - self.offset
+
+    def set_origin(self, theta0: np.ndarray) -> None:
+        """ntk: centre the output at this rank's initial positions ``theta0`` (f_N(0) = 0)."""
+        if self.scaling == "ntk":
+            phi, _ = self.expert_at(theta0)
+            self.offset = self._allreduce(self.weight * phi.sum(axis=1))
 
     # -- initial state
     def initial_state(self, sample, seed: int) -> ParticleState:
         """Draw all N initial points from one stream (seeded), keep this rank's block."""
         rng = np.random.default_rng(seed)
-        theta = np.asarray(sample(self.n, rng), float)[self.start:self.stop]
-        return ParticleState(theta=np.mod(theta, TWO_PI), t=0.0, step=0, rng=rng)
+        theta = np.mod(np.asarray(sample(self.n, rng), float)[self.start:self.stop], TWO_PI)
+        self.set_origin(theta)
+        return ParticleState(theta=theta, t=0.0, step=0, rng=rng)
 
     # -- one step
     def step(self, state: ParticleState, dt: float) -> None:

@@ -111,7 +111,7 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
         raise CaseError("particles.seed", f"must be >= 0, got {seed}")
     opts, dyn = case.particles, case.dynamics
     system = ParticleSystem(case.expert.bind(case.data.x), case.data.y, case.data.w, dyn.lr, dyn.tau, n,
-                            comm, opts.integrator)
+                            comm, opts.integrator, scaling=dyn.scaling)
     freqs = moment_freqs(case.d, case.pde.moment_max)
     times = case.save_times(opts.save_every)
     path = particle_path(case, n, seed, out_dir) if write else None
@@ -187,6 +187,7 @@ def _resume_particles(path, case, system, record, state, n, seed):
         raise ResultFileError(f"{path}: holds N={p['N']}, seed={p['seed']}, not N={n}, seed={seed}")
     theta = p["theta"]
     _restore_record(record, tree["observables"], list(theta) if system.comm.rank == 0 else None)
+    system.set_origin(system.scatter(theta[0] if system.comm.rank == 0 else None))  # ntk: f_N centred at t = 0
     state.theta = system.scatter(theta[-1] if system.comm.rank == 0 else None)
     state.t = float(tree["observables"]["t"][-1])
     state.step = int(p["step"])
@@ -202,7 +203,10 @@ def pde_path(case: Case, out_dir=None) -> Path:
 
 
 def check_pde_case(case: Case) -> None:
-    """What only the PDE needs: d <= 3, and a mesh file of the torus of the expert's dimension."""
+    """What only the PDE needs: mean-field scaling, d <= 3, and a mesh file of the torus of the expert's dimension."""
+    if case.dynamics.scaling != "mean-field":
+        raise CaseError("dynamics.scaling", f"the PDE is the mean-field limit; scaling = {case.dynamics.scaling!r} "
+                        "is for particles (its limit is in `mfpde regimes`)")
     if case.d > 3:
         raise CaseError("expert", f"the parameter torus has d = {case.d}; the PDE solver supports d = 1, 2, 3 "
                         "(d > 3 is for particles only: use `mfpde particles`)")
