@@ -156,12 +156,14 @@ class PDEOptions:
     mesh: str | None = None
     moment_max: int = 2
     petsc_options: dict = field(default_factory=dict)
+    grading: float = 1.0
 
     @classmethod
     def parse(cls, t: dict, base_dir: Path) -> "PDEOptions":
         _check_keys(t, {"n", "degree", "cell", "cfl", "save_every", "mesh", "moment_max",
-                        "petsc_options"}, "pde")
+                        "petsc_options", "grading"}, "pde")
         o = cls()
+        o.grading = _mesh_grading(t)
         if "n" in t:
             o.n = _integer(t["n"], "pde.n", minimum=2)
         if "degree" in t:
@@ -188,6 +190,16 @@ class PDEOptions:
                 raise CaseError("pde.petsc_options", "must be a table of PETSc options")
             o.petsc_options = {str(k): v for k, v in t["petsc_options"].items()}
         return o
+
+
+def _mesh_grading(t: dict) -> float:
+    """``[pde] grading``: cells this many times smaller where the support sweeps (1: uniform mesh)."""
+    g = _number(t.get("grading", 1.0), "pde.grading")
+    if g < 1.0:
+        raise CaseError("pde.grading", f"must be >= 1 (1 is the uniform mesh), got {g}")
+    if g > 1.0 and "mesh" in t:
+        raise CaseError("pde.grading", "grades the built-in structured mesh; remove it or pde.mesh")
+    return g
 
 
 @dataclass
