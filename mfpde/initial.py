@@ -44,9 +44,13 @@ def smooth_rule_size(edge: float, scale: float, degree: int) -> tuple[int, int]:
 
 
 def wrapped_normal(theta: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Wrapped normal density per coordinate, same shape as ``theta`` (images up to 9 std away)."""
+    """Wrapped normal density per coordinate, same shape as ``theta``.
+
+    With ``z`` in ``[-pi, pi)`` the image ``k`` is at least ``(2|k| - 1) pi`` away: images up to
+    9 std away are summed (the rest is below ``e^-40`` of the peak).
+    """
     z = np.mod(theta - mean + np.pi, TWO_PI) - np.pi  # in [-pi, pi)
-    kmax = int(np.ceil(9.0 * np.max(std) / TWO_PI)) + 1
+    kmax = int(np.ceil((9.0 * np.max(std) / np.pi + 1.0) / 2.0)) - 1
     k = TWO_PI * np.arange(-kmax, kmax + 1)
     s = np.asarray(std)[..., None]
     return np.sum(np.exp(-((z[..., None] + k) ** 2) / (2.0 * s**2)), axis=-1) / (np.asarray(std) * np.sqrt(TWO_PI))
@@ -117,7 +121,7 @@ class InitialDensity:
             p, w = cutcell.composite_rule(cell_type, *smooth_rule_size(edge, self.length_scale(), degree))
         C = len(vertices)
         pts = np.broadcast_to(p, (C,) + p.shape).copy()
-        theta = v0[:, None, :] + np.einsum("cij,qj->cqi", J, p)
+        theta = v0[:, None, :] + p @ np.transpose(J, (0, 2, 1))
         rho = self(theta.reshape(-1, self.d)).reshape(C, -1)
         return pts, detJ[:, None] * w[None, :] * rho
 
