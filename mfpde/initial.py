@@ -115,14 +115,13 @@ class InitialDensity:
             return self._box_quadrature(cell_type, vertices, v0, J, detJ, degree)
         if kind == "uniform":
             p, w = cutcell.reference_rule(cell_type, degree)
-            m = 1
         else:
-            edge = np.max(np.linalg.norm(J, axis=1))  # longest reference-axis edge of any cell
+            edge = np.max(np.linalg.norm(J, axis=1), initial=0.0)  # longest reference-axis edge
             p, w = cutcell.composite_rule(cell_type, *smooth_rule_size(edge, self.length_scale(), degree))
         C = len(vertices)
         pts = np.broadcast_to(p, (C,) + p.shape).copy()
         theta = v0[:, None, :] + p @ np.transpose(J, (0, 2, 1))
-        rho = self(theta.reshape(-1, self.d)).reshape(C, -1)
+        rho = self(theta.reshape(-1, self.d)).reshape(C, len(w))
         return pts, detJ[:, None] * w[None, :] * rho
 
     def _box_quadrature(self, cell_type, vertices, v0, J, detJ, degree):

@@ -271,3 +271,9 @@ def test_cells_may_lie_anywhere_the_density_is_periodic():
     r2, w2 = rho.cell_quadrature(cell_type, vertices + np.array([TWO_PI, -2 * TWO_PI]), 3)
     assert np.allclose(np.sort(w1, axis=1), np.sort(w2, axis=1), rtol=0, atol=1e-15)
     assert abs(w1.sum() - 1.0) < 1e-14
+
+
+@pytest.mark.parametrize("spec", SPECS[2], ids=lambda s: s.kind)
+def test_a_rank_without_cells_gets_an_empty_rule(spec):
+    ref, w = InitialDensity(2, spec).cell_quadrature("triangle", np.empty((0, 3, 2)), 2)
+    assert ref.shape[0] == 0 and w.shape[0] == 0 and ref.shape[2] == 2
