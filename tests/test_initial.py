@@ -277,3 +277,21 @@ def test_cells_may_lie_anywhere_the_density_is_periodic():
 def test_a_rank_without_cells_gets_an_empty_rule(spec):
     ref, w = InitialDensity(2, spec).cell_quadrature("triangle", np.empty((0, 3, 2)), 2)
     assert ref.shape[0] == 0 and w.shape[0] == 0 and ref.shape[2] == 2
+
+
+@pytest.mark.parametrize("d, cell", [(1, "simplex"), (2, "simplex"), (2, "box"), (3, "simplex"), (3, "box")])
+def test_reference_points_follow_the_dolfinx_coordinate_map(d, cell):
+    """The rule's reference points, pushed forward by DOLFINx's own coordinate map of each cell, are the
+    points at which the rule weighs rho0 (the box density is 1/vol inside, so weights > 0 there)."""
+    m = torus_mesh(MPI.COMM_SELF, d, 5, cell)
+    g = m.mesh.geometry
+    X = g.x[:, :d][g.dofmaps[0]]
+    rho = InitialDensity(d, InitSpec("box", lower=[-0.6, 0.3, 1.0][:d], upper=[0.6, 2.1, 2.5][:d]))
+    ref, w = rho.cell_quadrature(m.cell_type, X, 3)
+    ours = physical_points(m.cell_type, X, ref)
+    cmap = g.cmaps[0]
+    for c in range(0, len(X), 7):
+        theirs = cmap.push_forward(ref[c], g.x[g.dofmaps[0][c]][:, :d].copy())
+        assert np.allclose(theirs, ours[c], rtol=0, atol=1e-13)
+        used = w[c] > 0
+        assert np.all(rho(theirs[used]) > 0)
