@@ -114,4 +114,4 @@ def test_graded_torus_on_two_ranks():
     from conftest import mpirun
 
     out = mpirun("graded_torus_ranks.py").stdout
-    assert out.count("ok  ") == 12 and "FAIL" not in out
+    assert out.count("ok  ") == 15 and "FAIL" not in out
