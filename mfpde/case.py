@@ -110,30 +110,50 @@ class Dynamics:
 
 @dataclass
 class InitSpec:
-    """``[init]``: rho_0, uniform or a product of von Mises densities."""
+    """``[init]``: rho_0, uniform, a product of von Mises densities, a box or a wrapped normal."""
 
     kind: str = "uniform"
     mean: list[float] | None = None
     kappa: list[float] | None = None
+    lower: list[float] | None = None
+    upper: list[float] | None = None
+    std: list[float] | None = None
+
+    # the keys of each kind, with their defaults (None: required)
+    KEYS = {"uniform": {}, "vonmises": {"mean": 0.0, "kappa": 1.0},
+            "box": {"lower": None, "upper": None}, "normal": {"mean": 0.0, "std": None}}
 
     @classmethod
     def parse(cls, t: dict, d: int) -> "InitSpec":
-        _check_keys(t, {"kind", "mean", "kappa"}, "init")
-        kind = _choice(t.get("kind", "uniform"), "init.kind", ("uniform", "vonmises"))
-        if kind == "uniform":
-            for key in ("mean", "kappa"):
-                if key in t:
-                    raise CaseError(f"init.{key}", "only used with kind = 'vonmises'")
-            return cls(kind)
+        _check_keys(t, {"kind", "mean", "kappa", "lower", "upper", "std"}, "init")
+        kind = _choice(t.get("kind", "uniform"), "init.kind", tuple(cls.KEYS))
+        for key in t:
+            if key != "kind" and key not in cls.KEYS[kind]:
+                users = " or ".join(repr(k) for k, keys in cls.KEYS.items() if key in keys)
+                raise CaseError(f"init.{key}", f"only used with kind = {users}, not {kind!r}")
 
-        def vec(key: str, default: float, **kw) -> list[float]:
+        def vec(key: str, default: float | None, **kw) -> list[float]:
+            if key not in t and default is None:
+                raise CaseError(f"init.{key}", f"missing (kind = {kind!r} needs it)")
             v = t.get(key, default)
             v = [v] * d if not isinstance(v, list) else v
             if len(v) != d:
                 raise CaseError(f"init.{key}", f"needs {d} entries (one per theta coordinate), got {len(v)}")
             return [_number(x, f"init.{key}[{i}]", **kw) for i, x in enumerate(v)]
 
-        return cls(kind, vec("mean", 0.0), vec("kappa", 1.0, nonnegative=True))
+        if kind == "uniform":
+            return cls(kind)
+        if kind == "vonmises":
+            return cls(kind, vec("mean", 0.0), vec("kappa", 1.0, nonnegative=True))
+        if kind == "normal":
+            return cls(kind, mean=vec("mean", 0.0), std=vec("std", None, positive=True))
+        lower, upper = vec("lower", None), vec("upper", None)
+        for i, (lo, up) in enumerate(zip(lower, upper)):
+            if not lo < up:
+                raise CaseError(f"init.upper[{i}]", f"must be > lower[{i}] = {lo}, got {up}")
+            if up - lo > 2 * math.pi:
+                raise CaseError(f"init.upper[{i}]", f"the width upper - lower must be <= 2 pi, got {up - lo}")
+        return cls(kind, lower=lower, upper=upper)
 
 
 @dataclass
@@ -148,12 +168,14 @@ class PDEOptions:
     mesh: str | None = None
     moment_max: int = 2
     petsc_options: dict = field(default_factory=dict)
+    grading: float = 1.0
 
     @classmethod
     def parse(cls, t: dict, base_dir: Path) -> "PDEOptions":
         _check_keys(t, {"n", "degree", "cell", "cfl", "save_every", "mesh", "moment_max",
-                        "petsc_options"}, "pde")
+                        "petsc_options", "grading"}, "pde")
         o = cls()
+        o.grading = _mesh_grading(t)
         if "n" in t:
             o.n = _integer(t["n"], "pde.n", minimum=2)
         if "degree" in t:
@@ -180,6 +202,16 @@ class PDEOptions:
                 raise CaseError("pde.petsc_options", "must be a table of PETSc options")
             o.petsc_options = {str(k): v for k, v in t["petsc_options"].items()}
         return o
+
+
+def _mesh_grading(t: dict) -> float:
+    """``[pde] grading``: cells this many times smaller where the support sweeps (1: uniform mesh)."""
+    g = _number(t.get("grading", 1.0), "pde.grading")
+    if g < 1.0:
+        raise CaseError("pde.grading", f"must be >= 1 (1 is the uniform mesh), got {g}")
+    if g > 1.0 and "mesh" in t:
+        raise CaseError("pde.grading", "grades the built-in structured mesh; remove it or pde.mesh")
+    return g
 
 
 @dataclass

@@ -222,11 +222,13 @@ def check_pde_case(case: Case) -> None:
 def build_pde_solver(case: Case, comm: MPI.Comm = MPI.COMM_WORLD):
     """Mesh, spaces and the solver for a case (no time stepping yet)."""
     check_pde_case(case)
+    from .grading import case_coordinates
     from .pde import MeanFieldSolver
     from .torus import load_torus_mesh, torus_mesh
 
     o = case.pde
-    mesh = load_torus_mesh(comm, o.mesh) if o.mesh else torus_mesh(comm, case.d, o.n, o.cell)
+    coordinates = comm.bcast(case_coordinates(case) if comm.rank == 0 else None, root=0)
+    mesh = load_torus_mesh(comm, o.mesh) if o.mesh else torus_mesh(comm, case.d, o.n, o.cell, coordinates)
     return MeanFieldSolver(mesh, case.expert.bind(case.data.x), case.data.y, case.data.w,
                            initial_density(case), case.dynamics.lr, case.dynamics.tau, degree=o.degree,
                            cfl=o.cfl, freqs=moment_freqs(case.d, o.moment_max),

@@ -102,28 +102,33 @@ def check_dimension(d: int, key: str = "pde.d") -> None:
         )
 
 
-def structured_torus_cells(d: int, n: int, cell: str = "simplex") -> tuple[np.ndarray, np.ndarray, str]:
-    """Vertices ``(n^d, d)`` and cells of the structured periodic grid.
+def structured_torus_cells(d: int, n: int, cell: str = "simplex",
+                           coordinates: list | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Vertices ``(prod n_a, d)`` and cells of the structured periodic grid.
 
-    Vertex ``(i_0, ..., i_{d-1})`` has index ``sum_a i_a n^a`` and coordinates
-    ``2 pi i / n``; cell vertex indices are taken modulo ``n``.  Boxes use the
-    DOLFINx (lexicographic) vertex order; simplices are the Kuhn
-    (Freudenthal) split of each box, which is conforming and translation
-    invariant, hence periodic.
+    Axis ``a`` has ``n_a`` vertex coordinates: ``2 pi i / n`` (``n_a = n``), or
+    ``coordinates[a]`` (strictly increasing, in ``[0, 2 pi)``, spacings and the
+    wrap-around gap below ``pi``: a graded grid).  Vertex ``(i_0, ..., i_{d-1})``
+    has index ``sum_a i_a prod_{b<a} n_b``; cell vertex indices are taken modulo
+    ``n_a``.  Boxes use the DOLFINx (lexicographic) vertex order; simplices are
+    the Kuhn (Freudenthal) split of each box, which is conforming and
+    translation invariant, hence periodic.
     """
     check_dimension(d)
     if cell not in ("simplex", "box"):
         raise CaseError("pde.cell", f"unknown cell kind {cell!r} (simplex or box)")
-    if n < 3:
-        raise CaseError("pde.n", f"a periodic mesh needs n >= 3 cells per direction, got {n}")
+    axes = [TWO_PI * np.arange(n) / n for _ in range(d)] if coordinates is None else check_coordinates(coordinates, d)
+    counts = np.array([len(x) for x in axes])
+    if counts.min() < 3:
+        raise CaseError("pde.n", f"a periodic mesh needs n >= 3 cells per direction, got {counts.min()}")
     name = _CELL_NAMES[(d, cell)]
-    idx = np.indices((n,) * d).reshape(d, -1).T  # (n^d, d) multi-index, axis 0 fastest below
+    idx = np.indices(counts[::-1]).reshape(d, -1).T  # multi-index, last axis fastest
     idx = idx[:, ::-1]  # so that column 0 varies fastest
-    strides = n ** np.arange(d)
-    vertices = idx * (TWO_PI / n)
+    strides = np.concatenate([[1], np.cumprod(counts[:-1])])
+    vertices = np.stack([axes[a][idx[:, a]] for a in range(d)], axis=1)
 
     def vid(offset):
-        return ((idx + np.asarray(offset)) % n) @ strides
+        return ((idx + np.asarray(offset)) % counts) @ strides
 
     # corners of the box in lexicographic order (axis 0 fastest)
     corners = [tuple((k >> a) & 1 for a in range(d)) for k in range(2**d)]
@@ -140,6 +145,22 @@ def structured_torus_cells(d: int, n: int, cell: str = "simplex") -> tuple[np.nd
             simplices.append(np.stack([vid(p) for p in path], axis=1))
         cells = np.stack(simplices, axis=1).reshape(-1, d + 1)
     return vertices, cells.astype(np.int64), name
+
+
+def check_coordinates(coordinates, d: int) -> list[np.ndarray]:
+    """Per-axis vertex coordinates of a graded grid, checked: ``d`` increasing arrays in ``[0, 2 pi)``."""
+    if len(coordinates) != d:
+        raise CaseError("pde.coordinates", f"needs {d} axes, got {len(coordinates)}")
+    axes = []
+    for a, x in enumerate(coordinates):
+        x = np.asarray(x, dtype=np.float64).reshape(-1)
+        gaps = np.diff(np.concatenate([x, [x[0] + TWO_PI]])) if len(x) else np.empty(0)
+        if len(x) < 3 or not np.all(np.isfinite(x)) or x.min() < 0 or x.max() >= TWO_PI or np.any(gaps <= 0):
+            raise CaseError(f"pde.coordinates[{a}]", "must be >= 3 strictly increasing values in [0, 2 pi)")
+        if gaps.max() >= np.pi:
+            raise CaseError(f"pde.coordinates[{a}]", f"cells must be shorter than pi, got {gaps.max()}")
+        axes.append(x)
+    return axes
 
 
 def _broken_mesh(comm, cells: np.ndarray, vertices: np.ndarray, cell_name: str, period: float) -> dolfinx.mesh.Mesh:
@@ -173,17 +194,22 @@ def _broken_mesh(comm, cells: np.ndarray, vertices: np.ndarray, cell_name: str, 
     return dolfinx.mesh.Mesh(cpp_mesh, domain)
 
 
-def torus_mesh(comm, d: int, n: int, cell: str = "simplex") -> TorusMesh:
+def torus_mesh(comm, d: int, n: int, cell: str = "simplex", coordinates: list | None = None) -> TorusMesh:
     """Structured, exactly periodic mesh of ``[0, 2 pi)^d`` with ``n`` cells per direction.
 
-    d = 1: intervals; d = 2: triangles (``simplex``, 2 per square) or
-    quadrilaterals (``box``); d = 3: tetrahedra (6 per cube) or hexahedra.
-    Collective on ``comm``; rank 0 builds the grid and the partitioner
-    distributes it.
+    d = 1: intervals; d = 2: triangles (``simplex``, 2 per rectangle) or
+    quadrilaterals (``box``); d = 3: tetrahedra (6 per box) or hexahedra.
+    ``coordinates`` (one array per axis, see :func:`structured_torus_cells`)
+    gives a graded grid instead (``n`` is then ignored; ``h`` is the largest
+    spacing).  Collective on ``comm``; rank 0's grid is the one distributed.
     """
-    vertices, cells, name = structured_torus_cells(d, n, cell)
+    vertices, cells, name = structured_torus_cells(d, n, cell, coordinates)
     msh = _broken_mesh(comm, cells, vertices, name, TWO_PI)
-    return TorusMesh(msh, d, n, name, TWO_PI / n)
+    if coordinates is None:
+        return TorusMesh(msh, d, n, name, TWO_PI / n)
+    gaps = [np.diff(np.concatenate([x, [x[0] + TWO_PI]])) for x in check_coordinates(coordinates, d)]
+    counts = {len(g) for g in gaps}
+    return TorusMesh(msh, d, counts.pop() if len(counts) == 1 else None, name, float(max(g.max() for g in gaps)))
 
 
 def save_torus_mesh(path, vertices: np.ndarray, cells: np.ndarray, cell_type: str, period: float = TWO_PI) -> None:
