@@ -43,10 +43,10 @@ von Mises product :math:`\hat\rho_0(m) = \prod_j e^{i m_j\mu_j} I_{m_j}(\kappa_j
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ive
 
 from .case import SCALINGS
 from .errors import CaseError
+from .initial import characteristic_function
 from .experts import fourier_from_samples, fourier_grid
 
 
@@ -76,22 +76,6 @@ def expert_fourier(expert, x) -> tuple[np.ndarray, np.ndarray]:
         raise CaseError("expert", "the NTK limit needs a trigonometric-polynomial expert with a known max_frequency")
     phi, _ = expert.bind(x)(fourier_grid(degrees))
     return fourier_from_samples(phi, degrees)
-
-
-def characteristic_function(init, m: np.ndarray) -> np.ndarray:
-    """:math:`E_{\\rho_0}[e^{i m\\cdot\\theta}]` for integer frequencies ``m`` (P, d): (P,) complex.
-
-    Exact for ``init.kind`` ``"uniform"`` (1 at m = 0, else 0) and
-    ``"vonmises"`` (Bessel ratios); other densities are refused.
-    """
-    m = np.asarray(m)
-    if init.kind == "uniform":
-        return np.all(m == 0, axis=-1).astype(complex)
-    if init.kind == "vonmises":
-        kappa, mean = np.asarray(init.kappa, float), np.asarray(init.mean, float)
-        ratio = ive(np.abs(m), kappa) / ive(0, kappa)  # I_m / I_0, scaled alike (stable for large kappa)
-        return np.prod(ratio * np.exp(1j * m * mean), axis=-1)
-    raise CaseError("init.kind", f"the NTK limit kernel is implemented for 'uniform' and 'vonmises', not {init.kind!r}")
 
 
 def ntk_kernel(expert, x, init) -> np.ndarray:
