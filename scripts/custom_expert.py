@@ -18,8 +18,9 @@ import numpy as np
 from mpi4py import MPI
 
 from mfpde.case import case_from_dict
-from mfpde.compare import PDESolution, particle_metrics
+from mfpde.compare import particle_metrics
 from mfpde.experts import Expert
+from mfpde.results import PDEResult
 from mfpde.runs import run_particles, run_pde
 
 
@@ -59,7 +60,7 @@ def main():
     case = case_from_dict(table, expert=TanhNeuron())
 
     pde_obs, pde_file = run_pde(case, out_dir=args.out, comm=comm)
-    pde = comm.bcast(PDESolution.from_file(pde_file) if comm.rank == 0 else None, root=0)
+    pde = comm.bcast(PDEResult.from_file(pde_file) if comm.rank == 0 else None, root=0)
     for n in (256, 4096):
         obs, path = run_particles(case, n, seed=0, out_dir=args.out, comm=comm)
         if comm.rank == 0:
