@@ -27,8 +27,8 @@ from mpi4py import MPI
 
 from .errors import NonFiniteError
 from .flow import ExpertAt, velocity
+from .metrics import TWO_PI
 
-TWO_PI = 2 * np.pi
 
 
 def block_range(n: int, rank: int, size: int) -> tuple[int, int]:

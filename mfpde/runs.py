@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,17 @@ from .metrics import empirical_moments, moment_freqs
 from .progress import Progress
 from .results import Observables, ParticleResult, PDEResult, RunInfo
 from .storage import partial_path, provenance, read_run
+
+
+#: test hook: with MFPDE_TEST_KILL_AFTER_SAVE=k a run kills itself (SIGKILL, as ``kill -9``) right
+#: after rank 0 has written its k-th saved state, so that resume tests do not race a poll
+KILL_AFTER_SAVE = "MFPDE_TEST_KILL_AFTER_SAVE"
+
+
+def _kill_after_save(saves: int) -> None:
+    k = os.environ.get(KILL_AFTER_SAVE)
+    if k and saves == int(k):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -121,6 +134,7 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
         record.add(state.t, F, risk(F, case.data.y, case.data.w), moments, system.gather(state.theta))
         if path is not None and comm.rank == 0:
             particle_result(case, system, record, freqs, seed, state, t0).to_file(partial_path(path), complete=False)
+            _kill_after_save(len(record.t))
 
     if not record.t:
         save()
@@ -261,6 +275,7 @@ def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = Tru
                    cellwise["values"] if comm.rank == 0 else None, mass=o["mass"], min_rho=o["min_rho"])
         if path is not None and comm.rank == 0:
             pde_result(case, solver, record, freqs, cellwise, t0, comm, steps).to_file(partial_path(path), complete=False)
+            _kill_after_save(len(record.t))
 
     if not record.t:
         save()
