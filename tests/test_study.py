@@ -4,7 +4,9 @@ import tomllib
 
 import h5py
 import numpy as np
+import pytest
 
+from conftest import mpirun
 from mfpde.case import case_from_dict, dumps_toml
 from mfpde.cli import main
 from mfpde.metrics import METRIC_NAMES as METRICS
@@ -92,3 +94,10 @@ def test_compare_refuses_a_missing_or_wrong_file(tmp_path, capsys):
     bogus.write_text("not hdf5")
     assert main(["compare", str(bogus), str(bogus)]) == 2
     assert "not a readable HDF5 file" in capsys.readouterr().err
+
+
+@pytest.mark.mpi
+def test_d2_study_on_two_ranks_equals_one_rank(tmp_path):
+    """mpirun -n 2: the d = 2 study (grid W1, particle runs dealt round-robin) equals a one-rank study."""
+    out = mpirun("study_ranks.py", tmp_path)
+    assert "wasserstein: max |2 ranks - 1 rank|" in out.stdout
