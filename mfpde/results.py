@@ -29,7 +29,6 @@ a file from a newer mfpde is refused in one line naming both versions.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -390,9 +389,6 @@ class ParticleResult(Result):
                    N=int(p.get("N", np.shape(p["theta"])[1])), seed=int(p.get("seed", -1)),
                    integrator=_text(p.get("integrator", "")), rng_state=_text(p.get("rng_state", "")),
                    step=int(p.get("step", 0)))
-
-    def rng(self) -> dict:
-        return json.loads(self.rng_state)
 
 
 # ------------------------------------------------------------------ study
