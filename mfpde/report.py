@@ -174,8 +174,11 @@ def write_report(study, figures, out_path, source=None) -> Path:
               "times; *t_end*: at the final time.", ""]
     lines += _table(study)
     if any("log" in f.theory for f in study.fit.values()):
-        lines += ["", "A theory with a log N factor (in d = 2, W1 ~ (log N / N)^1/2) makes the fitted power "
-                  "slightly shallower than its slope on a finite range of N."]
+        lines += ["", "In d = 2, W1 ~ (log N / N)^1/2: its theory slope in the table is the least-squares slope "
+                  "of that curve over the N of the study, shallower than -1/2."]
+    if study.info.d == 3 and "wasserstein" in study.fit:
+        lines += ["", "In d = 3, W1 is computed on a fixed 16^3 grid, coarser than the transport scale N^-1/3 "
+                  "at these N: its fitted slope is biased toward -1/2 and does not test the theory's -1/3."]
     lines += ["", "## Figures", ""]
     base = out_path.parent.resolve()
     for fig in figures or []:

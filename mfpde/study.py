@@ -41,7 +41,7 @@ def _fits(N, errors: np.ndarray, d: int) -> dict:
     """Fit each metric; errors[name] is (n, S)."""
     out = {}
     for name in METRIC_NAMES:
-        slope, text = theory_slope(name, d)
+        slope, text = theory_slope(name, d, N)
         fit = fit_rate(N, errors[name])
         out[name] = Fit(slope=fit["slope"], ci=np.asarray(fit["ci"]), intercept=fit["intercept"], r2=fit["r2"],
                         theory_slope=slope, theory=text)

@@ -192,6 +192,13 @@ def test_theory_slope():
             assert M.theory_slope(name, d) == (-0.5, "N^-1/2")
     assert M.theory_slope("wasserstein", 1) == (-0.5, "N^-1/2")
     assert M.theory_slope("wasserstein", 2) == (-0.5, "(log N / N)^1/2")
+    # over a finite range of N the slope of (log N / N)^1/2 is shallower: least squares by hand
+    ns = 2 ** np.arange(6, 15)
+    x = np.log(ns)
+    y = 0.5 * (np.log(x) - x)
+    by_hand = np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2)
+    assert M.theory_slope("wasserstein", 2, ns) == (pytest.approx(by_hand, abs=1e-14), "(log N / N)^1/2")
+    assert -0.44 < by_hand < -0.42
     assert M.theory_slope("wasserstein", 3)[0] == pytest.approx(-1 / 3)
     assert M.theory_slope("wasserstein", 4) == (-0.25, "N^-1/4")
     with pytest.raises(ValueError):
