@@ -38,14 +38,18 @@ class Progress:
             self.stream = stream
             self.t0 = self.last_time = time.monotonic()
             self.last_fraction = self._fraction()
+            self.last_status = ""
 
     def _fraction(self) -> float:
         return self.done / self.total if self.total > 0 else 1.0
 
+    def _status(self) -> str:
+        return f"{self.desc}: {100 * self._fraction():3.0f}% {self.label}={self.done:{self.fmt}}/{self.total:{self.fmt}}"
+
     def _line(self) -> None:
         now = time.monotonic()
-        print(f"{self.desc}: {100 * self._fraction():3.0f}% {self.label}={self.done:{self.fmt}}/{self.total:{self.fmt}} "
-              f"({now - self.t0:.0f} s)", file=self.stream, flush=True)
+        self.last_status = self._status()
+        print(f"{self.last_status} ({now - self.t0:.0f} s)", file=self.stream, flush=True)
         self.last_time, self.last_fraction = now, self._fraction()
 
     def update(self, dt: float) -> None:
@@ -61,6 +65,6 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
         elif self.stream is not None:
-            if self.last_fraction < self._fraction() or self.done == 0:
+            if self._status() != self.last_status:  # the final state, unless the last line said it
                 self._line()
             self.stream = None

@@ -18,6 +18,15 @@ def test_a_log_gets_a_line_per_tenth_not_per_step():
     assert "\r" not in log.getvalue()
 
 
+def test_the_last_line_is_not_repeated_when_a_rounding_remainder_follows():
+    log = io.StringIO()
+    bar = Progress(0.5, "pde", stream=log)
+    for dt in (0.125, 0.11, 0.015, 0.125, 0.125 - 1e-12, 1e-12):
+        bar.update(dt)
+    bar.close()
+    assert log.getvalue().count("100% t=0.500/0.500") == 1, log.getvalue()
+
+
 def test_a_slow_run_writes_a_line_every_30_seconds(monkeypatch):
     clock = [0.0]
     monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
