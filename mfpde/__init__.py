@@ -1,7 +1,7 @@
 """mfpde: the mean-field limit of mixtures of experts, classical and quantum.
 
 The flow goes one way: case -> expert and data -> solver (PDE or particles)
--> observables -> files -> report.  See DESIGN.md (shared) for the contract.
+-> observables -> files -> report.  The contract is docs/design.md.
 """
 
 # h5py must be loaded before dolfinx.fem.petsc: the HDF5 inside the DOLFINx

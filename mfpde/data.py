@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .case import _check_keys
 from .errors import CaseError
 
 
@@ -86,10 +87,7 @@ def _read_file(path: Path, key: str) -> dict:
 
 def load_data(table: dict, expert, base_dir: str | Path = ".") -> Dataset:
     """Validate ``[data]`` and build the data set (targets from a teacher if asked)."""
-    known = {"x", "y", "w", "teacher_theta", "file"}
-    for k in table:
-        if k not in known:
-            raise CaseError(f"data.{k}", f"unknown key (known: {', '.join(sorted(known))})")
+    _check_keys(table, {"x", "y", "w", "teacher_theta", "file"}, "data")
     src = dict(table)
     if "file" in src:
         if "x" in src or "y" in src:

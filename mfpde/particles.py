@@ -35,9 +35,9 @@ from mpi4py import MPI
 
 from .errors import NonFiniteError
 from .flow import ExpertAt, velocity
+from .metrics import TWO_PI
 from .ntk import scaled_weight_and_lr
 
-TWO_PI = 2 * np.pi
 
 
 def block_range(n: int, rank: int, size: int) -> tuple[int, int]:

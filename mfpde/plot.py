@@ -19,10 +19,10 @@ study       ``density`` (PDE snapshots with the example particles on top),
 compare     ``metrics`` (every metric against t, one curve per particle file)
 ==========  ================================================================
 
-Every ``plot_*`` function takes an open :class:`h5py.File` and the output
-path and returns that path.  Only numpy, h5py and matplotlib (Agg) are
-needed; the PDE density is evaluated with :mod:`mfpde.fields` (numpy only),
-with cell averages as a fallback.
+Every ``plot_*`` function takes a result object of :mod:`mfpde.results`
+and the output path and returns that path.  Only numpy, h5py and matplotlib
+(Agg) are needed; the PDE density is evaluated with :mod:`mfpde.fields`
+(numpy only), with cell averages as a fallback.
 """
 
 from __future__ import annotations
@@ -31,16 +31,15 @@ import math
 import warnings
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from .errors import ResultFileError
+from .metrics import METRIC_NAMES, TWO_PI, mean_ci
+from .results import CompareResult, ParticleResult, PDEResult, Result, StudyResult, read_result
 
-TWO_PI = 2.0 * np.pi
 DPI = 130
-KINDS = ("pde", "particles", "study", "compare")
 #: metric name -> (axis label, long description)
-METRIC_LABELS = {
+METRIC_LABELS = {  # one per name of mfpde.metrics.METRIC_NAMES
     "observable_error": (r"$\max_k |f_N(x_k) - F_\rho(x_k)|$", "observable error"),
     "risk_error": (r"$|R_N - R(\rho)|$", "risk error"),
     "moment_error": (r"$\max_w |m_w(\mu_N) - m_w(\rho)|$", "Fourier moment error"),
@@ -62,39 +61,11 @@ def _mpl():
     return plt
 
 
-def _text(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, np.ndarray):
-        return _text(value[()] if value.shape == () else value.reshape(-1)[0])
-    if isinstance(value, np.generic):
-        return _text(value.item())
-    return str(value)
-
-
-def _read(h5, key, default=None):
-    """Dataset ``key`` as numpy (scalars as Python numbers), or ``default`` if absent."""
-    if key not in h5:
-        if default is not None:
-            return default
-        raise ResultFileError(f"{h5.file.filename}: missing dataset /{key.lstrip('/')}")
-    v = h5[key][()]
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    return v
-
-
-def _read_text(h5, key, default=""):
-    return _text(h5[key][()]) if key in h5 else default
-
-
-def _title(h5) -> str:
-    name = _text(h5.attrs.get("case_name", Path(h5.file.filename).stem))
-    d = h5.attrs.get("d")
-    tail = f" (d = {int(d)})" if d is not None else ""
-    if not bool(h5.attrs.get("complete", True)):
+def _title(res: Result) -> str:
+    tail = f" (d = {res.info.d})"
+    if not res.info.complete:
         tail += " (incomplete run)"
-    return f"{name}{tail}"
+    return f"{res.info.case_name or 'run'}{tail}"
 
 
 def _snapshot_indices(T: int, k: int = _MAX_SNAPSHOTS) -> list[int]:
@@ -140,71 +111,7 @@ def _auto_log_y(ax, *arrays) -> None:
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3), useMathText=True)
 
 
-def _t_quantile(S: int, level: float = 0.95) -> float:
-    try:
-        from scipy import stats
-
-        return float(stats.t.ppf((1 + level) / 2, S - 1))
-    except ImportError:  # pragma: no cover - scipy is a dependency
-        return 1.959963984540054
-
-
-def mean_ci(values, level: float = 0.95):
-    """Mean over the last axis (seeds) and the Student-t interval ``(mean, lo, hi)``.
-
-    NaN entries are ignored; with fewer than two finite seeds the interval is NaN.
-    """
-    v = np.asarray(values, dtype=float)
-    finite = np.isfinite(v)
-    S = finite.sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m = np.where(S > 0, np.nansum(np.where(finite, v, 0.0), axis=-1) / np.maximum(S, 1), np.nan)
-        dev = np.where(finite, v - m[..., None], 0.0)
-        sd = np.sqrt(np.sum(dev**2, axis=-1) / np.maximum(S - 1, 1))
-        q = np.array([_t_quantile(int(s), level) if s >= 2 else np.nan for s in np.ravel(S)]).reshape(S.shape)
-        half = q * sd / np.sqrt(np.maximum(S, 1))
-    return m, m - half, m + half
-
-
 # ------------------------------------------------------------ PDE density
-
-def _reference_points(cell_type: str, degree: int) -> np.ndarray | None:
-    """The nodes of DOLFINx's ("DG", p) element (Basix, GLL-warped variant), if Basix is there."""
-    try:
-        import basix
-    except ImportError:
-        return None
-    try:
-        cell = getattr(basix.CellType, cell_type)
-        el = basix.create_element(basix.ElementFamily.P, cell, int(degree), basix.LagrangeVariant.gll_warped,
-                                  discontinuous=True)
-        return np.asarray(el.points, dtype=np.float64)
-    except Exception:  # pragma: no cover - unknown cell or basix API change
-        return None
-
-
-def load_cellwise(h5, t_index: int) -> dict:
-    """The cellwise density dict of :mod:`mfpde.fields` at saved time index ``t_index``."""
-    pde = h5["pde"]
-    cell_type = _read_text(pde, "cell_type")
-    degree = int(_read(pde, "degree"))
-    cw = {
-        "cell_type": cell_type,
-        "degree": degree,
-        "vertices": np.asarray(pde["mesh/vertices"][()], dtype=np.float64),
-        "values": np.asarray(pde["density"][t_index], dtype=np.float64),
-        "period": float(_read(pde, "mesh/period", TWO_PI)) if "mesh/period" in pde else TWO_PI,
-    }
-    for key in ("reference_points", "mesh/reference_points"):
-        if key in pde:
-            cw["reference_points"] = np.asarray(pde[key][()], dtype=np.float64)
-            break
-    else:
-        ref = _reference_points(cell_type, degree)
-        if ref is not None and len(ref) == cw["values"].shape[1]:
-            cw["reference_points"] = ref
-    return cw
-
 
 def _cell_volumes(X: np.ndarray, cell_type: str) -> np.ndarray:
     C, nv, d = X.shape
@@ -306,8 +213,8 @@ class DensityView:
         return pc
 
 
-def _density_views(h5, indices) -> list[DensityView]:
-    return [DensityView(load_cellwise(h5, i)) for i in indices]
+def _density_views(pde: PDEResult, indices) -> list[DensityView]:
+    return [DensityView(pde.cellwise(i)) for i in indices]
 
 
 def _scatter_particles(ax, theta, n_total, rng):
@@ -319,7 +226,7 @@ def _scatter_particles(ax, theta, n_total, rng):
                label=f"particles ({len(pts)} of N = {n_total})" if len(pts) < n_total else f"particles (N = {n_total})")
 
 
-def plot_density_snapshots(h5, out, particles=None, particle_t=None, n_particles=None, seed=None) -> Path:
+def plot_density_snapshots(pde: PDEResult, out, particles=None, particle_t=None, n_particles=None, seed=None) -> Path:
     """PDE density at a few saved times; optionally the particles ``(T_p, N, d)`` on top.
 
     d = 1: one curve per time (with particle histograms, one panel per time,
@@ -329,10 +236,10 @@ def plot_density_snapshots(h5, out, particles=None, particle_t=None, n_particles
     plt = _mpl()
     from matplotlib.colors import Normalize
 
-    t = np.asarray(_read(h5, "observables/t"), dtype=float)
-    d = int(h5["pde/mesh/vertices"].shape[-1])
+    t = pde.t
+    d = int(pde.vertices.shape[-1])
     idx = _snapshot_indices(len(t))
-    views = _density_views(h5, idx)
+    views = _density_views(pde, idx)
     # particle snapshot closest to each PDE time
     pidx = None
     if particles is not None:
@@ -358,7 +265,7 @@ def plot_density_snapshots(h5, out, particles=None, particle_t=None, n_particles
             ax.set_ylim(bottom=0)
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
-            ax.set_title(f"{_title(h5)} — PDE density{how}")
+            ax.set_title(f"{_title(pde)} — PDE density{how}")
             return _save(fig, out)
         fig, axes = plt.subplots(1, len(idx), figsize=(3.4 * len(idx) + 0.5, 3.6), layout="constrained",
                                  sharey=True, squeeze=False)
@@ -372,7 +279,7 @@ def plot_density_snapshots(h5, out, particles=None, particle_t=None, n_particles
             ax.grid(alpha=0.3)
         axes[0, 0].set_ylabel(r"density $\rho(t,\theta)$")
         axes[0, 0].legend(fontsize=8)
-        fig.suptitle(f"{_title(h5)} — PDE density{how} and histogram of {who}")
+        fig.suptitle(f"{_title(pde)} — PDE density{how} and histogram of {who}")
         return _save(fig, out)
 
     norm = Normalize(vmin=min(0.0, min(v.vmin for v in views)), vmax=max(v.vmax for v in views) or 1.0)
@@ -391,17 +298,17 @@ def plot_density_snapshots(h5, out, particles=None, particle_t=None, n_particles
     label = r"$\rho(t,\theta)$" if d == 2 else r"$\int \rho(t,\theta)\,d\theta_3$"
     fig.colorbar(im, ax=axes[0].tolist(), label=label, shrink=0.85, aspect=22, pad=0.015)
     what = "PDE density" if d == 2 else r"PDE marginal over $\theta_3$"
-    fig.suptitle(f"{_title(h5)} — {what}{how}" + (f" with {who}" if who else ""))
+    fig.suptitle(f"{_title(pde)} — {what}{how}" + (f" with {who}" if who else ""))
     return _save(fig, out)
 
 
 # ---------------------------------------------------------------- particles
 
-def plot_particle_positions(h5, out) -> Path:
+def plot_particle_positions(res: ParticleResult, out) -> Path:
     """Particles at a few saved times: d = 1 histograms, d >= 2 scatter of (theta_1, theta_2)."""
     plt = _mpl()
-    t = np.asarray(_read(h5, "observables/t"), dtype=float)
-    theta = h5["particles/theta"]
+    t = res.observables.t
+    theta = res.theta
     T, N, d = theta.shape
     idx = _snapshot_indices(min(T, len(t)))
     rng = np.random.default_rng(0)
@@ -431,39 +338,39 @@ def plot_particle_positions(h5, out) -> Path:
                 ax.set_ylabel("")
                 ax.tick_params(labelleft=False)
         ax.set_title(f"t = {t[i]:.3g}")
-    seed = int(_read(h5, "particles/seed", -1)) if "particles/seed" in h5 else None
+    seed = res.seed if res.seed >= 0 else None
     proj = "" if d <= 2 else rf" (projection on $(\theta_1,\theta_2)$ of d = {d})"
     shown = f", {_MAX_SCATTER} shown" if d >= 2 and N > _MAX_SCATTER else ""
-    fig.suptitle(f"{_title(h5)} — particles N = {N}{shown}{', seed ' + str(seed) if seed is not None else ''}{proj}")
+    fig.suptitle(f"{_title(res)} — particles N = {N}{shown}{', seed ' + str(seed) if seed is not None else ''}{proj}")
     return _save(fig, out)
 
 
 # --------------------------------------------------------------------- risk
 
-def plot_risk(h5, out) -> Path:
-    """Risk against time (log y) of a pde or particles file."""
+def plot_risk(res: PDEResult | ParticleResult, out) -> Path:
+    """Risk against time (log y) of a pde or particles result."""
     plt = _mpl()
-    t = np.asarray(_read(h5, "observables/t"), dtype=float)
-    R = np.asarray(_read(h5, "observables/risk"), dtype=float)
-    kind = _text(h5.attrs.get("kind", ""))
+    t, R = res.observables.t, res.observables.risk
+    particles = isinstance(res, ParticleResult)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
-    label = "PDE" if kind in ("pde", "study") else f"particles N = {h5['particles/theta'].shape[1]}"
-    ax.plot(t, _positive(R), "o-", ms=3, lw=1.6, color="black" if kind != "particles" else "tab:blue", label=label)
+    label = f"particles N = {res.N}" if particles else "PDE"
+    ax.plot(t, _positive(R), "o-", ms=3, lw=1.6, color="tab:blue" if particles else "black", label=label)
     ax.set_yscale("log")
     ax.set_xlabel("time $t$")
     ax.set_ylabel(r"risk $R = \frac{1}{2}\sum_k w_k (F(x_k) - y_k)^2$")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    ax.set_title(f"{_title(h5)} — risk")
+    ax.set_title(f"{_title(res)} — risk")
     return _save(fig, out)
 
 
-def plot_conservation(h5, out) -> Path:
+def plot_conservation(res: PDEResult | StudyResult, out) -> Path:
     """Relative mass drift (log y) and min rho against time of the PDE."""
     plt = _mpl()
-    t = np.asarray(_read(h5, "observables/t"), dtype=float)
-    mass = np.asarray(_read(h5, "observables/mass"), dtype=float)
-    mn = np.asarray(_read(h5, "observables/min_rho"), dtype=float)
+    o = res.observables
+    t = o.t
+    mass = np.asarray(o.extra["mass"], dtype=float)
+    mn = np.asarray(o.extra["min_rho"], dtype=float)
     drift = np.abs(mass - mass[0]) / abs(mass[0]) if mass.size and mass[0] != 0 else np.abs(mass - 1.0)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained")
     nz = drift > 0  # an exact zero (t = 0) has no place on a log axis
@@ -486,7 +393,7 @@ def plot_conservation(h5, out) -> Path:
     a2.set_ylabel(r"$\min_\theta \rho(t,\theta)$")
     a2.set_title("minimum of the density")
     a2.grid(alpha=0.3)
-    fig.suptitle(f"{_title(h5)} — PDE conservation and positivity")
+    fig.suptitle(f"{_title(res)} — PDE conservation and positivity")
     return _save(fig, out)
 
 
@@ -499,14 +406,12 @@ def _few(n: int, k: int = 5) -> list[int]:
     return sorted(set(int(round(i)) for i in np.linspace(0, n - 1, min(k, n))))
 
 
-def plot_study_risk(h5, out) -> Path:
+def plot_study_risk(res: StudyResult, out) -> Path:
     """PDE risk against the particle risk (mean over seeds, 95% band) for a few N."""
     plt = _mpl()
-    t = np.asarray(_read(h5, "observables/t"), dtype=float)
-    R = np.asarray(_read(h5, "observables/risk"), dtype=float)
-    Ns = np.asarray(_read(h5, "study/N"))
-    ts = np.asarray(_read(h5, "study/t"), dtype=float)
-    PR = np.asarray(_read(h5, "study/particles_risk"), dtype=float)  # (n, S, T)
+    t, R = res.observables.t, res.observables.risk
+    Ns, ts = res.N, res.t
+    PR = res.particles_risk  # (n, S, T)
     fig, ax = plt.subplots(figsize=(7.0, 4.6), layout="constrained")
     sel = _few(len(Ns))
     for c, j in zip(_n_colors(len(sel)), sel):
@@ -519,7 +424,7 @@ def plot_study_risk(h5, out) -> Path:
     ax.set_xlabel("time $t$")
     ax.set_ylabel("risk $R$")
     S = PR.shape[1]
-    ax.set_title(f"{_title(h5)} — risk, PDE vs particles (mean over {S} seeds, 95% CI band)", fontsize=10)
+    ax.set_title(f"{_title(res)} — risk, PDE vs particles (mean over {S} seeds, 95% CI band)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return _save(fig, out)
@@ -528,27 +433,25 @@ def plot_study_risk(h5, out) -> Path:
 # ---------------------------------------------------------- error against N
 
 def _metric_names(group) -> list[str]:
-    known = [m for m in METRIC_LABELS if m in group]
-    return known + sorted(m for m in group if m not in METRIC_LABELS)
+    known = [m for m in METRIC_NAMES if m in group]
+    return known + sorted(m for m in group if m not in METRIC_NAMES)
 
 
-def _fit(h5, group: str, name: str) -> dict | None:
-    key = f"study/{group}/{name}"
-    if key not in h5:
-        return None
-    g = h5[key]
-    out = {}
-    for k in ("slope", "intercept", "theory_slope"):
-        out[k] = float(g[k][()]) if k in g else float("nan")
-    out["ci"] = np.asarray(g["ci"][()], dtype=float) if "ci" in g else np.array([np.nan, np.nan])
-    out["theory"] = _text(g["theory"][()]) if "theory" in g else ""
-    return out
+def theory_curve(fit, N: np.ndarray) -> np.ndarray:
+    """The theory's shape at N, up to a constant: ``(log N / N)^1/2``, ``N^slope log N`` or ``N^slope``."""
+    if "(log N / N)^1/2" in fit.theory:
+        return np.sqrt(np.log(N) / N)
+    if "log N" in fit.theory:
+        return N ** fit.theory_slope * np.log(N)
+    return N ** fit.theory_slope
 
 
 def theory_tex(text: str) -> str:
     """``"N^-1/2 log N"`` -> ``"$N^{-1/2}\\,\\log N$"`` for legends (plain text if it does not parse)."""
     import re
 
+    if text.strip() == "(log N / N)^1/2":
+        return r"$(\log N / N)^{1/2}$"
     if not text or not re.fullmatch(r"[N0-9^./+\- ]*(log N)?[N0-9^./+\- ]*", text.strip()):
         return text or ""
     tex = re.sub(r"N\^(-?[0-9./]+)", r"N^{\1}", text.strip())
@@ -562,23 +465,23 @@ def _grid(n: int):
     return rows, cols
 
 
-def plot_error_vs_n(h5, out, at: str = "sup") -> Path:
+def plot_error_vs_n(res: StudyResult, out, at: str = "sup") -> Path:
     """Each metric against N, log-log: mean over seeds with the 95% t-interval,
     the fitted line (slope and bootstrap CI from the file) and the theory line
     anchored at the first point.  ``at="sup"``: the error is the max over the
     saved times (``/study/fit``); ``at="end"``: at the final time (``/study/fit_t_end``)."""
     plt = _mpl()
-    Ns = np.asarray(_read(h5, "study/N"), dtype=float)
-    metrics = h5["study/metrics"]
+    Ns = np.asarray(res.N, dtype=float)
+    metrics = res.metrics
     names = _metric_names(metrics)
-    group = "fit" if at == "sup" else "fit_t_end"
+    fits = res.fit if at == "sup" else res.fit_t_end
     rows, cols = _grid(len(names))
     fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.7 * rows), layout="constrained", squeeze=False)
     for ax in axes.ravel()[len(names):]:
         ax.set_visible(False)
     S = None
     for ax, name in zip(axes.ravel(), names):
-        M = np.asarray(metrics[name][()], dtype=float)  # (n, S, T)
+        M = np.asarray(metrics[name], dtype=float)  # (n, S, T)
         S = M.shape[1]
         with warnings.catch_warnings():  # all-NaN rows: a metric not computed for some N
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -597,21 +500,18 @@ def plot_error_vs_n(h5, out, at: str = "sup") -> Path:
                          np.where(np.isfinite(hi), hi - m, 0)])
         ax.errorbar(Ns[ok], m[ok], yerr=yerr[:, ok], fmt="o", ms=4, capsize=3, color="tab:blue",
                     label=f"mean over {S} seeds (95% CI)")
-        fit = _fit(h5, group, name)
+        fit = fits.get(name)
         Nl = np.geomspace(Ns[ok].min(), Ns[ok].max(), 100)
-        if fit is not None and np.isfinite(fit["slope"]) and np.isfinite(fit["intercept"]):
-            lo_s, hi_s = fit["ci"]
-            ax.plot(Nl, np.exp(fit["intercept"]) * Nl ** fit["slope"], "-", color="tab:red", lw=1.5,
-                    label=f"fit: slope {fit['slope']:.3f}, 95% CI [{lo_s:.3f}, {hi_s:.3f}]")
-        if fit is not None and np.isfinite(fit["theory_slope"]):
+        if fit is not None and np.isfinite(fit.slope) and np.isfinite(fit.intercept):
+            lo_s, hi_s = fit.ci
+            ax.plot(Nl, np.exp(fit.intercept) * Nl ** fit.slope, "-", color="tab:red", lw=1.5,
+                    label=f"fit: slope {fit.slope:.3f}, 95% CI [{lo_s:.3f}, {hi_s:.3f}]")
+        if fit is not None and np.isfinite(fit.theory_slope):
             j0 = int(np.nonzero(ok)[0][0])
             N0, E0 = Ns[j0], m[j0]
-            shape = Nl ** fit["theory_slope"]
-            ref = N0 ** fit["theory_slope"]
-            if "log" in fit["theory"]:
-                shape, ref = shape * np.log(Nl), ref * np.log(N0)
+            shape, ref = theory_curve(fit, Nl), theory_curve(fit, np.array([N0]))[0]
             ax.plot(Nl, E0 * shape / ref, "--", color="0.3", lw=1.2,
-                    label=f"theory {theory_tex(fit['theory'])} (slope {fit['theory_slope']:.3g})")
+                    label=f"theory {theory_tex(fit.theory)} (slope {fit.theory_slope:.3g})")
         ax.set_xscale("log")
         ax.set_yscale("log")
         _n_ticks(ax, Ns[ok])
@@ -621,7 +521,7 @@ def plot_error_vs_n(h5, out, at: str = "sup") -> Path:
         ax.grid(alpha=0.3, which="major")
         ax.legend(fontsize=7, loc="lower left")
     when = "max over the saved times" if at == "sup" else "at the final time"
-    fig.suptitle(f"{_title(h5)} — error against N ({when})")
+    fig.suptitle(f"{_title(res)} — error against N ({when})")
     return _save(fig, out)
 
 
@@ -642,7 +542,7 @@ def _n_ticks(ax, Ns) -> None:
 def _metrics_vs_t(fig_title, t, metrics: dict, labels: list[str], out, band_over_seeds=False) -> Path:
     """One panel per metric against t; ``metrics[name]`` is (curves, T) or (curves, S, T)."""
     plt = _mpl()
-    names = [m for m in METRIC_LABELS if m in metrics] + sorted(m for m in metrics if m not in METRIC_LABELS)
+    names = _metric_names(metrics)
     rows, cols = _grid(len(names))
     fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.5 * rows), layout="constrained", squeeze=False)
     for ax in axes.ravel()[len(names):]:
@@ -697,87 +597,72 @@ def _metrics_vs_t(fig_title, t, metrics: dict, labels: list[str], out, band_over
     return _save(fig, out)
 
 
-def plot_study_error_vs_t(h5, out) -> Path:
+def plot_study_error_vs_t(res: StudyResult, out) -> Path:
     """Every metric against t, mean over seeds (95% band), one curve per N."""
-    Ns = np.asarray(_read(h5, "study/N"))
+    Ns = res.N
     sel = _few(len(Ns), 6)
-    t = np.asarray(_read(h5, "study/t"), dtype=float)
-    g = h5["study/metrics"]
-    metrics = {k: np.asarray(g[k][()], dtype=float)[sel] for k in g}
+    t = res.t
+    metrics = {k: np.asarray(v, dtype=float)[sel] for k, v in res.metrics.items()}
     S = next(iter(metrics.values())).shape[1] if metrics else 0
-    return _metrics_vs_t(f"{_title(h5)} — PDE vs particles over time (mean over {S} seeds, 95% CI)", t, metrics,
+    return _metrics_vs_t(f"{_title(res)} — PDE vs particles over time (mean over {S} seeds, 95% CI)", t, metrics,
                          [f"N = {int(Ns[j])}" for j in sel], out, band_over_seeds=True)
 
 
-def plot_compare(h5, out) -> Path:
-    """Every metric against t, one curve per particle file of a compare file."""
-    t = np.asarray(_read(h5, "compare/t"), dtype=float)
-    g = h5["compare/metrics"]
-    metrics = {k: np.asarray(g[k][()], dtype=float) for k in g}
-    P = next(iter(metrics.values())).shape[0] if metrics else 0
-    Ns = np.asarray(_read(h5, "compare/N", np.full(P, -1)))
-    seeds = np.asarray(_read(h5, "compare/seed", np.full(P, -1)))
-    labels = [f"N = {int(n)}, seed {int(s)}" for n, s in zip(Ns, seeds)]
-    return _metrics_vs_t(f"{_title(h5)} — PDE vs particles", t, metrics, labels, out)
+def plot_compare(res: CompareResult, out) -> Path:
+    """Every metric against t, one curve per particle file of a compare result."""
+    labels = [f"N = {int(n)}, seed {int(s)}" for n, s in zip(res.N, res.seed)]
+    t, metrics = res.t, res.metrics
+    return _metrics_vs_t(f"{_title(res)} — PDE vs particles", t, metrics, labels, out)
 
 
 # ------------------------------------------------------------------ dispatch
 
-def plot_study_density(h5, out) -> Path:
+def plot_study_density(res: StudyResult, out) -> Path:
     """PDE snapshots with the example particle run on top."""
-    if "study/example/theta" in h5:
-        th = h5["study/example/theta"][()]
-        n_ex = int(_read(h5, "study/example/N", th.shape[1])) if "study/example/N" in h5 else th.shape[1]
-        seed = int(_read(h5, "study/example/seed")) if "study/example/seed" in h5 else None
-        pt = np.asarray(_read(h5, "study/t"), dtype=float) if "study/t" in h5 else None
-        if pt is not None and len(pt) != th.shape[0]:
-            pt = None
-        return plot_density_snapshots(h5, out, particles=th, particle_t=pt, n_particles=n_ex, seed=seed)
-    return plot_density_snapshots(h5, out)
+    th = res.example_theta
+    if th is None:
+        return plot_density_snapshots(res.pde, out)
+    pt = res.t if len(res.t) == th.shape[0] else None
+    return plot_density_snapshots(res.pde, out, particles=th, particle_t=pt, n_particles=res.example_N,
+                                  seed=res.example_seed if res.example_seed >= 0 else None)
 
 
 _FIGURES = {
     "pde": [("density", plot_density_snapshots), ("risk", plot_risk), ("conservation", plot_conservation)],
     "particles": [("positions", plot_particle_positions), ("risk", plot_risk)],
     "study": [("density", plot_study_density), ("risk", plot_study_risk),
-              ("error_vs_n", lambda h5, out: plot_error_vs_n(h5, out, "sup")),
-              ("error_vs_n_t_end", lambda h5, out: plot_error_vs_n(h5, out, "end")),
+              ("error_vs_n", lambda res, out: plot_error_vs_n(res, out, "sup")),
+              ("error_vs_n_t_end", lambda res, out: plot_error_vs_n(res, out, "end")),
               ("error_vs_t", plot_study_error_vs_t), ("conservation", plot_conservation)],
     "compare": [("metrics", plot_compare)],
 }
 
 
-def _needs(kind: str, name: str, h5) -> bool:
-    """Skip a figure whose data the file does not have (e.g. a study without fit_t_end)."""
-    req = {("study", "error_vs_n_t_end"): "study/fit_t_end", ("study", "conservation"): "observables/mass",
-           ("pde", "conservation"): "observables/mass"}.get((kind, name))
-    return req is None or req in h5
+def _needs(res: Result, name: str) -> bool:
+    """Skip a figure whose data the result does not have (e.g. a study without fit_t_end)."""
+    if name == "error_vs_n_t_end":
+        return bool(res.fit_t_end)
+    if name == "conservation":
+        return "mass" in res.observables.extra and "min_rho" in res.observables.extra
+    if name == "risk" and isinstance(res, StudyResult):
+        return res.particles_risk is not None
+    return True
 
 
-def plot_file(path, out_dir=None) -> list[Path]:
-    """Write the figures of a result file (dispatch on its ``kind``); returns the PNG paths."""
+def plot_file(path, out_dir=None, result: Result | None = None) -> list[Path]:
+    """Write the figures of a result file (dispatch on its kind); returns the PNG paths.
+
+    ``result`` is the file's result when the caller already holds it (not read again).
+    """
     path = Path(path)
-    if not path.exists():
-        raise ResultFileError(f"{path}: no such file")
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as exc:
-        raise ResultFileError(f"{path}: not a readable HDF5 file ({exc})") from None
-    with h5:
-        kind = _text(h5.attrs["kind"]) if "kind" in h5.attrs else None
-        if kind not in _FIGURES:
-            what = "has no root attribute 'kind'" if kind is None else f"has kind {kind!r}"
-            raise ResultFileError(f"{path}: {what}; mfpde plot knows the kinds {', '.join(KINDS)}")
-        out = Path(out_dir) if out_dir is not None else path.parent
-        out.mkdir(parents=True, exist_ok=True)
-        stem = path.name[:-3] if path.name.endswith(".h5") else path.stem
-        written = []
-        for name, fn in _FIGURES[kind]:
-            if not _needs(kind, name, h5):
-                continue
-            try:
-                written.append(fn(h5, out / f"{stem}.{name}.png"))
-            except KeyError as exc:
-                raise ResultFileError(f"{path}: cannot draw the {name} figure of a {kind} file: "
-                                      f"missing {exc}") from None
-        return written
+    res = read_result(path) if result is None else result
+    if res.KIND == "regimes":  # its figures live with the experiment
+        from .regimes import regimes_figures
+
+        return regimes_figures(path, out_dir)
+    if res.KIND not in _FIGURES:
+        raise ResultFileError(f"{path}: has kind {res.KIND!r}; mfpde plot knows the kinds {', '.join(_FIGURES)}")
+    out = Path(out_dir) if out_dir is not None else path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    stem = path.name[:-3] if path.name.endswith(".h5") else path.stem
+    return [fn(res, out / f"{stem}.{name}.png") for name, fn in _FIGURES[res.KIND] if _needs(res, name)]

@@ -43,12 +43,13 @@ import numpy as np
 from mpi4py import MPI
 
 from .case import SCALINGS, Case
-from .errors import CaseError, ResultFileError
+from .errors import CaseError
 from .metrics import fit_rate, mean_ci
 from .ntk import empirical_kernel, limit_risk, ntk_kernel
 from .progress import Progress
-from .runs import check_pde_case, root_attrs, run_particles, run_pde
-from .storage import provenance, write_run
+from .results import RegimesResult, RunInfo
+from .runs import check_pde_case, run_particles, run_pde
+from .storage import provenance
 
 QUANTITIES = ("displacement", "kernel_change")
 # predicted slope against N: (value, text).  The NTK kernel change is N^{-1/2} E[grad h . u] + O(1/N)
@@ -155,8 +156,7 @@ def run_regimes(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Co
             fits[sc][q] = {"slope": f["slope"], "ci": np.asarray(f["ci"]), "intercept": f["intercept"],
                            "r2": f["r2"], "predicted": PREDICTED[sc, q][0], "predicted_text": PREDICTED[sc, q][1]}
 
-    tree = {"case": case.to_toml(), "data": {"x": case.data.x, "y": case.data.y, "w": case.data.w}}
-    tree["regimes"] = {
+    regimes = {
         "N": np.array(ns), "seeds": np.array(seeds), "t": times, "lr": case.dynamics.lr,
         **per_scaling,
         "ntk_limit": {"risk": ntk_risk, "kernel": kernel},
@@ -165,9 +165,9 @@ def run_regimes(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Co
         "fit": fits,
         "snapshot": {**snapshot, "N": ns[-1], "seed": 0},
     }
-    tree["provenance"] = provenance(comm.size, time.perf_counter() - t0)
     path = regimes_path(case, out)
-    write_run(path, tree, root_attrs(case, "regimes", True))
+    RegimesResult(info=RunInfo.of_case(case, provenance(comm.size, time.perf_counter() - t0)),
+                  regimes=regimes).to_file(path)
 
     lines = summary_lines(path)
     report = write_regimes_report(path, out) if plots else None
@@ -178,14 +178,10 @@ def run_regimes(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Co
 
 
 def _read(path) -> dict:
-    from .storage import read_run
-
-    tree, attrs = read_run(path)
-    if attrs.get("kind") != "regimes":
-        raise ResultFileError(f"{path}: not a regimes file (kind {attrs.get('kind')!r})")
-    reg = tree["regimes"]
-    reg["name"], reg["wall_time_s"] = attrs.get("case_name", Path(path).stem), tree["provenance"]["wall_time_s"]
-    reg["mpi_size"] = tree["provenance"]["mpi_size"]
+    result = RegimesResult.from_file(path)
+    reg = dict(result.regimes)
+    reg["name"] = result.info.case_name or Path(path).stem
+    reg["wall_time_s"], reg["mpi_size"] = result.info.provenance["wall_time_s"], result.info.provenance["mpi_size"]
     return reg
 
 
@@ -305,13 +301,25 @@ def _figure_snapshot(reg, out: Path) -> Path | None:
     return path
 
 
+def _figures(reg: dict, out: Path) -> list[Path | None]:
+    return [_figure_vs_n(reg, out), _figure_risk(reg, out), _figure_snapshot(reg, out)]
+
+
+def regimes_figures(path, out_dir=None) -> list[Path]:
+    """The figures of a regimes file (what ``mfpde plot NAME.regimes.h5`` writes)."""
+    path = Path(path)
+    out = Path(out_dir) if out_dir is not None else path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    return [f for f in _figures(_read(path), out) if f is not None]
+
+
 def write_regimes_report(path, out_dir=None) -> Path:
     """Figures (displacement and kernel change vs N, risk vs t, snapshot) and the Markdown report."""
     path = Path(path)
     out = Path(out_dir) if out_dir is not None else path.parent
     out.mkdir(parents=True, exist_ok=True)
     reg = _read(path)
-    figures = [_figure_vs_n(reg, out), _figure_risk(reg, out), _figure_snapshot(reg, out)]
+    figures = _figures(reg, out)
     lines = [f"# mfpde regimes: {reg['name']}", "",
              f"Result file: `{path.name}`. Particles trained in both scalings from the same initial experts; "
              f"N = {', '.join(map(str, reg['N']))}; {len(reg['seeds'])} seeds; lr = {reg['lr']:g}; "

@@ -12,7 +12,10 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import copy
 import json
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +29,19 @@ from .flow import risk
 from .initial import initial_density
 from .metrics import empirical_moments, moment_freqs
 from .progress import Progress
-from .storage import partial_path, provenance, read_run, write_run
+from .results import Observables, ParticleResult, PDEResult, RunInfo
+from .storage import partial_path, provenance, read_run
+
+
+#: test hook: with MFPDE_TEST_KILL_AFTER_SAVE=k a run kills itself (SIGKILL, as ``kill -9``) right
+#: after rank 0 has written its k-th saved state, so that resume tests do not race a poll
+KILL_AFTER_SAVE = "MFPDE_TEST_KILL_AFTER_SAVE"
+
+
+def _kill_after_save(saves: int) -> None:
+    k = os.environ.get(KILL_AFTER_SAVE)
+    if k and saves == int(k):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -50,26 +65,17 @@ class Record:
         if state is not None:
             self.fields.append(state)
 
-    def observables(self, freqs) -> dict:
-        obs = {"t": np.array(self.t), "F": np.array(self.F), "risk": np.array(self.risk),
-               "moments": np.array(self.moments), "moment_freqs": np.asarray(freqs)}
-        obs.update({k: np.array(v) for k, v in self.extra.items()})
-        return obs
-
-    def truncate(self, n: int) -> None:
-        for lst in (self.t, self.F, self.risk, self.moments, self.fields, *self.extra.values()):
-            del lst[n:]
+    def observables(self, freqs) -> Observables:
+        return Observables(t=np.array(self.t), F=np.array(self.F), risk=np.array(self.risk),
+                           moments=np.array(self.moments), moment_freqs=np.asarray(freqs),
+                           extra={k: np.array(v) for k, v in self.extra.items()})
 
 
-def _common_tree(case: Case) -> dict:
-    return {"case": case.to_toml(),
-            "data": {"x": case.data.x, "y": case.data.y, "w": case.data.w}}
-
-
-def root_attrs(case: Case, kind: str, complete: bool) -> dict:
-    from . import __version__
-    return {"kind": kind, "complete": complete, "case_name": case.name,
-            "case_hash": case.physics_hash(), "d": case.d, "mfpde_version": __version__}
+def table_as_run(case: Case, section: str, **values) -> dict:
+    """The case table with ``[section]`` keys set to the values that ran (command-line overrides)."""
+    table = copy.deepcopy(case.table)
+    table.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    return table
 
 
 def _out_dir(case: Case, out_dir) -> Path:
@@ -83,14 +89,13 @@ def particle_path(case: Case, n: int, seed: int, out_dir=None) -> Path:
     return _out_dir(case, out_dir) / f"{case.name}.particles.N{n}.seed{seed}.h5"
 
 
-def _particle_tree(case, record: Record, freqs, n, seed, rng_state, step, t0, comm) -> dict:
-    tree = _common_tree(case)
-    tree["observables"] = record.observables(freqs)
-    tree["particles"] = {"theta": np.array(record.fields), "N": n, "seed": seed,
-                         "rng_state": json.dumps(rng_state), "step": step,
-                         "integrator": case.particles.integrator}
-    tree["provenance"] = provenance(comm.size, time.perf_counter() - t0)
-    return tree
+def particle_result(case, system, record: Record, freqs, seed, state, t0) -> ParticleResult:
+    """The result of a particle run: what ran (N, seed, the integrator used, the case as run)."""
+    table = table_as_run(case, "particles", n=system.n, seed=seed, save_every=case.particles.save_every)
+    info = RunInfo.of_case(case, provenance(system.comm.size, time.perf_counter() - t0), table)
+    return ParticleResult(info=info, observables=record.observables(freqs), theta=np.array(record.fields),
+                          N=system.n, seed=seed, integrator=system.integrator,
+                          rng_state=json.dumps(state.rng.bit_generator.state), step=state.step)
 
 
 def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, out_dir=None,
@@ -128,8 +133,8 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
         moments = comm.allreduce(local, op=MPI.SUM) if comm.size > 1 else local
         record.add(state.t, F, risk(F, case.data.y, case.data.w), moments, system.gather(state.theta))
         if path is not None and comm.rank == 0:
-            tree = _particle_tree(case, record, freqs, n, seed, state.rng.bit_generator.state, state.step, t0, comm)
-            write_run(partial_path(path), tree, root_attrs(case, "particles", False))
+            particle_result(case, system, record, freqs, seed, state, t0).to_file(partial_path(path), complete=False)
+            _kill_after_save(len(record.t))
 
     if not record.t:
         save()
@@ -141,12 +146,11 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
         save()
     bar.close()
 
-    obs = Record.observables(record, freqs)
+    obs = record.observables(freqs).as_dict()
     if comm.rank == 0:
         obs["theta"] = np.array(record.fields)
     if path is not None and comm.rank == 0:
-        tree = _particle_tree(case, record, freqs, n, seed, state.rng.bit_generator.state, state.step, t0, comm)
-        write_run(path, tree, root_attrs(case, "particles", True))
+        particle_result(case, system, record, freqs, seed, state, t0).to_file(path, complete=True)
         partial_path(path).unlink(missing_ok=True)
     return obs, path
 
@@ -235,23 +239,16 @@ def build_pde_solver(case: Case, comm: MPI.Comm = MPI.COMM_WORLD):
                            petsc_options=o.petsc_options)
 
 
-def _pde_tree(case, record: Record, freqs, cellwise, t0, comm, steps) -> dict:
-    tree = _common_tree(case)
-    tree["observables"] = record.observables(freqs)
-    tree["pde"] = {
-        "mesh": {"vertices": cellwise["vertices"], "period": 2 * np.pi},
-        "density": np.array(record.fields),
-        "cell_type": cellwise["cell_type"], "degree": int(cellwise["degree"]),
-        "reference_points": cellwise["reference_points"],
-        "n": int(case.pde.n), "steps": int(steps),
-        "README": ("density[t, c, j] is the value at node j of cell c at time observables/t[t]; "
-                   "the cell's vertices are mesh/vertices[c] (unwrapped, may leave [0, 2pi)); "
-                   "the field is the discontinuous Lagrange interpolant of the given degree on that cell through its nodes, "
-                   "in the order of reference_points (on the reference interval [0,1], unit simplex or unit box). "
-                   "mfpde.fields.evaluate_cellwise evaluates it with numpy only."),
-    }
-    tree["provenance"] = provenance(comm.size, time.perf_counter() - t0)
-    return tree
+def pde_result(case, solver, record: Record, freqs, cellwise, t0, comm, steps) -> PDEResult:
+    """The result of a PDE run: the solver's mesh (cells per direction, or the mesh file), cell and degree."""
+    n = solver.torus.n
+    table = table_as_run(case, "pde", n=n)
+    info = RunInfo.of_case(case, provenance(comm.size, time.perf_counter() - t0), table)
+    return PDEResult(info=info, observables=record.observables(freqs), cell_type=str(cellwise["cell_type"]),
+                     degree=int(cellwise["degree"]), vertices=cellwise["vertices"], density=np.array(record.fields),
+                     reference_points=cellwise["reference_points"], n=n,
+                     mesh_file=str(case.pde.mesh) if case.pde.mesh else "", steps=int(steps),
+                     period=float(solver.torus.period))
 
 
 def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = True,
@@ -283,12 +280,12 @@ def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = Tru
         record.add(solver.t, o["F"], o["risk"], o["moments"],
                    cellwise["values"] if comm.rank == 0 else None, mass=o["mass"], min_rho=o["min_rho"])
         if path is not None and comm.rank == 0:
-            write_run(partial_path(path), _pde_tree(case, record, freqs, cellwise, t0, comm, steps),
-                      root_attrs(case, "pde", False))
+            pde_result(case, solver, record, freqs, cellwise, t0, comm, steps).to_file(partial_path(path), complete=False)
+            _kill_after_save(len(record.t))
 
     if not record.t:
         save()
-    bar = Progress(case.dynamics.t_end, f"pde n={case.pde.n} p={case.pde.degree}",
+    bar = Progress(case.dynamics.t_end, f"pde n={solver.torus.n or case.pde.mesh} p={case.pde.degree}",
                    enabled=progress and comm.rank == 0, start=solver.t)
 
     last_t = solver.t
@@ -313,11 +310,10 @@ def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = Tru
     finally:
         bar.close()
 
-    obs = record.observables(freqs)
+    obs = record.observables(freqs).as_dict()
     if path is not None:
         if comm.rank == 0:
-            write_run(path, _pde_tree(case, record, freqs, cellwise, t0, comm, steps),
-                      root_attrs(case, "pde", True))
+            pde_result(case, solver, record, freqs, cellwise, t0, comm, steps).to_file(path, complete=True)
             partial_path(path).unlink(missing_ok=True)
         if companion:
             write_companion(solver, record, path, comm)

@@ -22,11 +22,11 @@ import numpy as np
 from mpi4py import MPI
 
 from .case import Case
-from .compare import METRICS, PDESolution
-from .metrics import fit_rate, mean_ci, theory_slope
+from .metrics import METRIC_NAMES, fit_rate, mean_ci, theory_slope
 from .progress import Progress
-from .runs import root_attrs, run_particles, run_pde
-from .storage import provenance, read_run, write_run
+from .results import Fit, PDEResult, RunInfo, StudyResult
+from .runs import run_particles, run_pde
+from .storage import provenance
 
 
 # cells per axis of the grid reduction for W1 (d = 1 is exact, no grid)
@@ -40,12 +40,11 @@ def study_path(case: Case, out_dir=None) -> Path:
 def _fits(N, errors: np.ndarray, d: int) -> dict:
     """Fit each metric; errors[name] is (n, S)."""
     out = {}
-    for name in METRICS:
-        E = errors[name]
-        slope, text = theory_slope(name, d)
-        fit = fit_rate(N, E)
-        out[name] = {"slope": fit["slope"], "ci": np.asarray(fit["ci"]), "intercept": fit["intercept"],
-                     "r2": fit["r2"], "theory_slope": slope, "theory": text}
+    for name in METRIC_NAMES:
+        slope, text = theory_slope(name, d, N)
+        fit = fit_rate(N, errors[name])
+        out[name] = Fit(slope=fit["slope"], ci=np.asarray(fit["ci"]), intercept=fit["intercept"], r2=fit["r2"],
+                        theory_slope=slope, theory=text)
     return out
 
 
@@ -53,6 +52,8 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
               progress: bool = True, plots: bool = True, wasserstein: str = "ends") -> dict:
     """Run the whole study; rank 0 writes ``NAME.study.h5`` and the report.
 
+    ``fits`` maps each metric name to its :class:`mfpde.results.Fit`;
+    ``result`` is the :class:`mfpde.results.StudyResult` written.
     ``wasserstein``: at ``"all"`` saved times, or at the ``"ends"`` (t = 0 and
     t_end; the default: an exact-enough W1 at N = 16384 in d = 2 costs seconds,
     the other metrics microseconds).  In d >= 2, W1 uses the grid reduction of
@@ -70,7 +71,7 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
     _, pde_file = run_pde(case, out_dir=out, comm=comm, progress=progress)
     pde = None
     if comm.rank == 0:
-        pde = PDESolution.from_file(pde_file)
+        pde = PDEResult.from_file(pde_file)
     pde = comm.bcast(pde, root=0)
     T = len(pde.t)
 
@@ -99,50 +100,48 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
         results.update(r)
         example = ex if ex is not None else example
 
-    metrics = {name: np.empty((len(ns), n_seeds, T)) for name in METRICS}
+    metrics = {name: np.empty((len(ns), n_seeds, T)) for name in METRIC_NAMES}
     prisk = np.empty((len(ns), n_seeds, T))
     for a, n in enumerate(ns):
         for b, s in enumerate(seeds):
             m, risk = results[(n, s)]
             prisk[a, b] = risk
-            for name in METRICS:
+            for name in METRIC_NAMES:
                 metrics[name][a, b] = m[name]
     sup = {k: np.nanmax(v, axis=2) for k, v in metrics.items()}
     end = {k: v[:, :, -1] for k, v in metrics.items()}
     fits, fits_end = _fits(ns, sup, case.d), _fits(ns, end, case.d)
 
     # 3. one self-describing file: the PDE result copied in, plus the study
-    pde_tree, _ = read_run(pde_file)
-    tree = dict(pde_tree)
-    tree["study"] = {
-        "N": np.array(ns), "seeds": np.array(seeds), "t": pde.t,
-        "metrics": metrics, "particles_risk": prisk,
-        "fit": fits, "fit_t_end": fits_end,
-        "example": {"theta": example, "N": max(ns), "seed": 0},
-        "pde_file": str(pde_file),
-    }
-    tree["provenance"] = provenance(comm.size, time.perf_counter() - t0)
+    table = pde.info.case_table()  # the case as the PDE ran it, with the study's N, seeds and save times
+    table.setdefault("study", {}).update(n=list(ns), seeds=n_seeds)
+    if case.particles.save_every is not None:
+        table.setdefault("particles", {})["save_every"] = case.particles.save_every
+    info = RunInfo.of_case(case, provenance(comm.size, time.perf_counter() - t0), table)
+    result = StudyResult(info=info, pde=pde, N=np.array(ns), seeds=np.array(seeds), t=pde.t, metrics=metrics,
+                         particles_risk=prisk, fit=fits, fit_t_end=fits_end, example_theta=example,
+                         example_N=max(ns), example_seed=0, pde_file=str(pde_file))
     path = study_path(case, out)
-    write_run(path, tree, root_attrs(case, "study", True))
+    result.to_file(path)
 
     lines = [f"study of {case.name}: N = {ns[0]}..{ns[-1]} ({len(ns)} values), {n_seeds} seeds, "
-             f"t_end = {case.dynamics.t_end:g}, PDE n = {case.pde.n} DG{case.pde.degree}"]
-    for name in METRICS:
+             f"t_end = {case.dynamics.t_end:g}, PDE {pde.vertices.shape[0]} {pde.cell_type} cells DG{pde.degree}"]
+    for name in METRIC_NAMES:
         f = fits[name]
         mean, lo, hi = mean_ci(sup[name][-1])
-        lines.append(f"  {name:17s} slope {f['slope']:+.3f}  CI [{f['ci'][0]:+.3f}, {f['ci'][1]:+.3f}]  "
-                     f"theory {f['theory']:>13s} ({f['theory_slope']:+.3f});  at N={ns[-1]}: {mean:.2e}")
+        lines.append(f"  {name:17s} slope {f.slope:+.3f}  CI [{f.ci[0]:+.3f}, {f.ci[1]:+.3f}]  "
+                     f"theory {f.theory:>17s} ({f.theory_slope:+.3f});  at N={ns[-1]}: {mean:.2e}")
     report = None
     if plots:
         from .plot import plot_file
         from .report import write_report
 
         figures = plot_file(path, out_dir=out)
-        report = write_report(path, figures, out / f"{case.name}.report.md")
-    return {"path": path, "report": report, "fits": fits, "fits_t_end": fits_end, "lines": lines}
+        report = write_report(result, figures, out / f"{case.name}.report.md", source=path)
+    return {"path": path, "report": report, "fits": fits, "fits_t_end": fits_end, "lines": lines, "result": result}
 
 
-def _metrics_of(pde: PDESolution, obs: dict, w_times, grid) -> dict:
+def _metrics_of(pde: PDEResult, obs: dict, w_times, grid) -> dict:
     from .compare import particle_metrics
 
     if len(obs["t"]) != len(pde.t) or np.any(np.abs(obs["t"] - pde.t) > 1e-9):

@@ -6,7 +6,7 @@ The expert is a tanh neuron with its two weights on the torus,
 
 bounded and smooth in theta.  The script solves the mean-field PDE, trains
 two mixtures of N = 256 and N = 4096 experts, and prints how far each is from
-the PDE at t_end.  Works under mpirun too:
+the PDE at t_end (``--t-end``, ``--cells``, ``--n`` make it smaller).  Works under mpirun too:
 
     .venv/bin/python scripts/custom_expert.py [--out runs/custom]
     .venv/bin/mpirun -n 2 .venv/bin/python scripts/custom_expert.py
@@ -18,8 +18,9 @@ import numpy as np
 from mpi4py import MPI
 
 from mfpde.case import case_from_dict
-from mfpde.compare import PDESolution, particle_metrics
+from mfpde.compare import particle_metrics
 from mfpde.experts import Expert
+from mfpde.results import PDEResult
 from mfpde.runs import run_particles, run_pde
 
 
@@ -45,6 +46,9 @@ class TanhNeuron(Expert):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/custom")
+    ap.add_argument("--t-end", type=float, default=3.0, help="final time (default 3)")
+    ap.add_argument("--cells", type=int, default=64, help="PDE cells per direction (default 64)")
+    ap.add_argument("--n", default="256,4096", help="numbers of experts N, comma-separated (default 256,4096)")
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
 
@@ -52,15 +56,15 @@ def main():
     table = {
         "name": "tanh-neuron",
         "data": {"x": x.tolist(), "y": (0.6 * np.tanh(1.5 * x)).tolist()},
-        "dynamics": {"t_end": 3.0, "lr": 1.0},
-        "pde": {"n": 64, "save_every": 0.5},
+        "dynamics": {"t_end": args.t_end, "lr": 1.0},
+        "pde": {"n": args.cells, "save_every": 0.5},
         "particles": {"save_every": 0.5, "dt": 0.01},
     }
     case = case_from_dict(table, expert=TanhNeuron())
 
     pde_obs, pde_file = run_pde(case, out_dir=args.out, comm=comm)
-    pde = comm.bcast(PDESolution.from_file(pde_file) if comm.rank == 0 else None, root=0)
-    for n in (256, 4096):
+    pde = comm.bcast(PDEResult.from_file(pde_file) if comm.rank == 0 else None, root=0)
+    for n in (int(v) for v in args.n.split(",")):
         obs, path = run_particles(case, n, seed=0, out_dir=args.out, comm=comm)
         if comm.rank == 0:
             m = particle_metrics(pde, obs["t"], obs["F"], obs["risk"], obs["moments"], obs["theta"])

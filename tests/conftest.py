@@ -1,13 +1,9 @@
 """Shared helpers for the tests: running a script under ``mpirun -n 2``."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-
-import h5py
 
 import pytest
 
@@ -29,22 +25,20 @@ def mpirun(script: str, *args, ranks: int = 2, timeout: int = 600) -> subprocess
     return proc
 
 
-def kill_9_after_saves(proc: subprocess.Popen, partial: Path, saves: int, timeout: float = 300) -> int:
-    """Wait until ``partial`` holds ``saves`` saved states, then ``kill -9`` the run.
+def killed_after_save(cmd: list[str], saves: int, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``cmd`` with the test hook that makes the run ``kill -9`` itself after its save number ``saves``.
 
-    Returns the number of saved states the partial file holds after the kill.
+    Fails the test unless the run died of SIGKILL (under mpirun: a non-zero exit).
     """
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        if partial.exists():
-            try:
-                with h5py.File(partial) as f:
-                    if len(f["observables/t"]) >= saves:
-                        break
-            except OSError:  # being replaced right now
-                pass
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    with h5py.File(partial) as f:
-        return len(f["observables/t"])
+    env = dict(os.environ, OMP_NUM_THREADS="1", MFPDE_TEST_KILL_AFTER_SAVE=str(saves))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    if proc.returncode == 0:
+        pytest.fail(f"the run should have been killed after save {saves}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def saved_states(partial: Path) -> int:
+    """How many saved states a (partial) result file holds."""
+    from mfpde.results import read_result
+
+    return len(read_result(partial).observables.t)

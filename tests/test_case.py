@@ -27,9 +27,20 @@ def test_default_case_is_the_contract():
     case = default_case()
     assert case.name == "qnn-1q-2p" and case.d == 2 and case.data.K == 16
     np.testing.assert_allclose(case.data.w, 1 / 16)
-    # realizable teacher: y_k is the mean of the expert over the two teacher parameters
-    phi, _ = case.expert.evaluate(case.data.x, np.array([[0.9, -1.3], [-2.0, 0.4]]))
-    np.testing.assert_allclose(case.data.y, phi.mean(axis=1), atol=1e-14)
+    # realizable teacher: y_k is the mean over the two teacher parameters of <0| U^+ Z U |0>,
+    # U = RY(theta_1) RX(x) RY(theta_0) RX(x), written out with 2 x 2 matrices (not through mfpde)
+    def rx(a):
+        return np.array([[np.cos(a / 2), -1j * np.sin(a / 2)], [-1j * np.sin(a / 2), np.cos(a / 2)]])
+
+    def ry(a):
+        return np.array([[np.cos(a / 2), -np.sin(a / 2)], [np.sin(a / 2), np.cos(a / 2)]])
+
+    def phi(x, th):
+        psi = ry(th[1]) @ rx(x) @ ry(th[0]) @ rx(x) @ np.array([1.0, 0.0])
+        return float(abs(psi[0]) ** 2 - abs(psi[1]) ** 2)
+
+    y = [np.mean([phi(x, th) for th in ([0.9, -1.3], [-2.0, 0.4])]) for x in case.data.x[:, 0]]
+    np.testing.assert_allclose(case.data.y, y, rtol=0, atol=1e-14)
     assert case.save_times(0.5) == [0.5 * i for i in range(9)]
 
 

@@ -8,9 +8,10 @@ import tomllib
 import h5py
 import numpy as np
 import pennylane as qml
+import pytest
 from pennylane import numpy as pnp
 
-from conftest import kill_9_after_saves, mpirun
+from conftest import killed_after_save, mpirun, saved_states
 from mfpde.case import case_from_dict, default_case, default_case_text, dumps_toml
 from mfpde.particles import ParticleSystem
 from mfpde.runs import run_particles
@@ -56,6 +57,26 @@ def test_rk4_is_fourth_order():
     assert np.all(orders > 3.7), (errs, orders)
 
 
+def test_euler_is_first_order_and_integrator_euler_is_what_runs():
+    """``integrator = "euler"`` in a case runs forward Euler: error ratio 2 per halving of dt."""
+    table = tomllib.loads(default_case_text())
+    table["dynamics"]["t_end"] = 1.0
+    case = case_from_dict(table)
+    system = ParticleSystem(case.expert.bind(case.data.x), case.data.y, case.data.w, 1.0, 0.0, 16, integrator="euler")
+    assert system.integrator == "euler"
+
+    def final(dt, integrator):
+        system.integrator = integrator
+        s = system.initial_state(lambda n, rng: rng.uniform(0, 2 * np.pi, (n, 2)), 0)
+        system.advance(s, 1.0, dt)
+        return s.theta
+
+    ref = final(1 / 640, "rk4")
+    errs = np.array([np.max(np.abs(np.unwrap(final(dt, "euler") - ref))) for dt in (1 / 20, 1 / 40, 1 / 80)])
+    orders = np.log2(errs[:-1] / errs[1:])
+    assert np.all(np.abs(orders - 1.0) < 0.15), (errs, orders)
+
+
 def test_noise_has_the_heat_kernel_decay():
     # pure diffusion on the circle (drift negligible): E exp(i (theta_t - theta_0)) = exp(-tau t)
     case = default_case()
@@ -68,6 +89,7 @@ def test_noise_has_the_heat_kernel_decay():
     assert abs(c.mean() - np.exp(-tau * t)) < 4 * c.std() / np.sqrt(c.size)
 
 
+@pytest.mark.mpi
 def test_mpi_two_ranks_equal_one_rank():
     out = mpirun("particles_ranks.py")
     assert "max |theta diff|" in out.stdout
@@ -101,22 +123,23 @@ def test_file_layout_and_no_temporary_left(tmp_path):
 
 
 def test_resume_after_kill_9_gives_the_same_observables(tmp_path):
-    case_file = small_case_file(tmp_path, dt=0.0005)  # about 4 s of work: time to kill it mid-run
-    exe = [sys.executable, "-m", "mfpde.cli", "particles", str(case_file), "--n", "2000", "--seed", "2", "--quiet"]
+    """The run kills itself (SIGKILL) after its 3rd save; --resume ends equal to an uninterrupted run
+    (noise: the random stream is restored from the file)."""
+    case_file = small_case_file(tmp_path)
+    exe = [sys.executable, "-m", "mfpde.cli", "particles", str(case_file), "--n", "500", "--seed", "2", "--quiet"]
     ref = subprocess.run(exe + ["--out", str(tmp_path / "ref")], capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr
     ref_path = ref.stdout.strip().splitlines()[-1].removeprefix("wrote ")
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen(exe + ["--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    part = partial_path(out / os.path.basename(ref_path))
-    saved = kill_9_after_saves(proc, part, 3)
-    assert 3 <= saved < 9, "the kill should land mid-run"
-    assert not (out / os.path.basename(ref_path)).exists()
+    final = out / os.path.basename(ref_path)
+    killed_after_save(exe + ["--out", str(out)], 3)
+    assert saved_states(partial_path(final)) == 3 and not final.exists()
 
     again = subprocess.run(exe + ["--out", str(out), "--resume"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    with h5py.File(ref_path) as a, h5py.File(out / os.path.basename(ref_path)) as b:
+    with h5py.File(ref_path) as a, h5py.File(final) as b:
+        assert len(a["observables/t"]) == 9
         for key in ("observables/t", "observables/F", "observables/risk", "observables/moments", "particles/theta"):
             np.testing.assert_allclose(b[key][()], a[key][()], rtol=0, atol=1e-12, err_msg=key)
-    assert not part.exists()
+    assert not partial_path(final).exists()

@@ -128,8 +128,9 @@ def test_energy_dissipation_identity():
 
 
 def test_agrees_with_characteristics_reference():
-    """tau = 0: F(x_k, T) against the push-forward of a 48^2 trapezoid grid (RK4).
-    Measured max_k |F_pde - F_ref| at T = 2: 7.8e-5 (n = 16), 8.8e-6 (n = 32), 1.1e-6 (n = 64)."""
+    """tau = 0: F(x_k, T) against the push-forward of a 48^2 trapezoid grid (RK4), T = 1.
+    Measured max_k |F_pde - F_ref|: 1.2e-4 (n = 12), 1.5e-5 (n = 24); risk error 2.9e-7, 6.4e-7
+    (the reference's own error); moment error 9.3e-5, 1.2e-5."""
     expert_at, y, w = cos_problem(2)
     T = 1.0
     ref = characteristics_reference(expert_at, y, w, smooth_rho0, 2.0, 2, [0.0, T], 48, 0.02,
@@ -141,8 +142,8 @@ def test_agrees_with_characteristics_reference():
         s.advance(T)
         o = s.observables()
         errs.append(np.abs(o["F"] - ref["F"][-1]).max())
-        assert abs(o["risk"] - ref["risk"][-1]) < 10 * errs[-1]
-        assert np.abs(o["moments"] - ref["moments"][-1]).max() < 1e-2
+        assert abs(o["risk"] - ref["risk"][-1]) < 2e-6
+        assert np.abs(o["moments"] - ref["moments"][-1]).max() < 3e-4
     assert errs[0] < 1e-3 and errs[1] < errs[0] / 4, errs
 
 
@@ -191,7 +192,7 @@ def test_long_time_density_is_the_gibbs_state():
         gibbs = np.exp(-lr * psi / tau)
         gibbs /= np.sum(wq * gibbs)
         errs.append(np.sum(np.abs(wrho - wq * gibbs)))
-    assert errs[-1] < 1e-3 and errs[2] < errs[1] < errs[0] * 1.5, errs
+    assert errs[-1] < 1e-3 and np.all(np.log2(np.array(errs[:-1]) / errs[1:]) > 1.5), errs  # orders 1.8, 1.9
 
 
 def test_d_above_three_refused_and_bad_options():

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import ROOT, kill_9_after_saves
+from conftest import ROOT, killed_after_save, saved_states
 from mfpde.case import dumps_toml
 from mfpde.fields import evaluate_cellwise
 from mfpde.storage import partial_path
@@ -37,6 +37,7 @@ def run(cmd, **kw):
     return proc.stdout.strip().splitlines()[-1].removeprefix("wrote ")
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("case, n, t_end", [("default", 16, 0.5), ("cosine-1d.toml", 64, 1.0),
                                             ("qnn-2q-3p.toml", 4, 0.3), ("qnn-1q-2p-noisy.toml", 12, 0.5)])
 def test_examples_on_one_and_two_ranks_agree(tmp_path, case, n, t_end):
@@ -68,18 +69,23 @@ def test_pde_file_is_evaluable_without_dolfinx(tmp_path):
     assert abs(integral - mass) < 1e-3
 
 
-def test_pde_resume_after_kill_9_gives_the_same_observables(tmp_path):
-    case = shrunk(tmp_path, "default", 40, 4.0, 0.25)
-    ref = run([*MFPDE, "pde", str(case), "--out", str(tmp_path / "ref"), "--quiet"])
+@pytest.mark.mpi
+@pytest.mark.parametrize("case, ranks", [("default", 1), ("qnn-1q-2p-noisy.toml", 2)])
+def test_pde_resume_after_kill_9_gives_the_same_observables(tmp_path, case, ranks):
+    """The run kills itself (SIGKILL) after its 4th save; --resume ends equal to an uninterrupted run,
+    also with diffusion (tau > 0) and under mpirun -n 2."""
+    path = shrunk(tmp_path, case, 12, 1.0, 0.125)
+    launcher = [str(MPIRUN), "-n", str(ranks)] if ranks > 1 else []
+    cmd = [*launcher, *MFPDE, "pde", str(path), "--quiet"]
+    ref = run([*cmd, "--out", str(tmp_path / "ref")])
     out = tmp_path / "killed"
     final = out / Path(ref).name
     part = partial_path(final)
-    proc = subprocess.Popen([*MFPDE, "pde", str(case), "--out", str(out), "--quiet"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    saved = kill_9_after_saves(proc, part, 4)
-    assert 4 <= saved < 17 and not final.exists(), "the kill should land mid-run"
-    run([*MFPDE, "pde", str(case), "--out", str(out), "--resume", "--quiet"])
+    killed_after_save([*cmd, "--out", str(out)], 4)
+    assert saved_states(part) == 4 and not final.exists()
+    run([*cmd, "--out", str(out), "--resume"])
     with h5py.File(ref) as a, h5py.File(final) as b:
+        assert len(a["observables/t"]) == 9
         for key in ("observables/t", "observables/F", "observables/risk", "observables/moments",
                     "observables/mass", "observables/min_rho", "pde/density"):
             np.testing.assert_allclose(b[key][()], a[key][()], rtol=0, atol=1e-12, err_msg=key)

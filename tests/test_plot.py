@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from mfpde.errors import ResultFileError
-from mfpde.plot import DensityView, load_cellwise, plot_file
+from mfpde.plot import DensityView, plot_file
 from mfpde.report import write_report
+from mfpde.results import PDEResult, StudyResult
 
 TWO_PI = 2 * np.pi
 CASE = """name = "synthetic"
@@ -150,7 +151,7 @@ def make_study(path, d=2, n=4, cell="triangle", T=5, Ns=(16, 64, 256), S=3):
                 g["ci"] = np.array([SLOPES[m] + shift - 0.06, SLOPES[m] + shift + 0.05])
                 g["intercept"] = 0.3
                 g["theory_slope"] = -0.5
-                g["theory"] = "N^-1/2 log N" if m == "wasserstein" else "N^-1/2"
+                g["theory"] = "(log N / N)^1/2" if m == "wasserstein" else "N^-1/2"
         f["study/particles_risk"] = (np.exp(-1.5 * t)[None, None, :] * 0.3
                                      + 1.0 / Ns[:, None, None] * rng.uniform(0.5, 1.5, shape))
         th0 = rng.uniform(0, TWO_PI, (64, d))
@@ -200,11 +201,8 @@ def test_pde_figures(tmp_path, d, cell, n):
 def test_density_evaluation_matches_p1(tmp_path):
     """The grid in the density figure is the P1 field itself (exact at vertices, linear inside)."""
     path = make_pde(tmp_path / "r.h5", d=2, n=4)
-    with h5py.File(path) as f:
-        cw = load_cellwise(f, 2)
-    view = DensityView(cw, n=8)
-    if not view.exact:
-        pytest.skip("mfpde.fields not usable here: cell-average fallback")
+    view = DensityView(PDEResult.from_file(path).cellwise(2), n=8)
+    assert view.exact  # the file has no reference_points: the reader supplies Basix's P1 nodes
     # compare with the P1 interpolant evaluated by hand at the grid points
     h = TWO_PI / 4
     a, b = np.meshgrid(view.axis, view.axis, indexing="xy")
@@ -223,12 +221,11 @@ def test_density_evaluation_matches_p1(tmp_path):
 
 def test_density_fallback_cell_averages(tmp_path, monkeypatch):
     """Without reference points (and no Basix) the figure falls back to cell averages."""
-    import mfpde.plot as plot
+    import mfpde.results as results
 
-    monkeypatch.setattr(plot, "_reference_points", lambda *a: None)
+    monkeypatch.setattr(results, "lagrange_nodes", lambda *a: None)
     path = make_pde(tmp_path / "r.pde.h5", d=2, n=4)
-    with h5py.File(path) as f:
-        view = DensityView(load_cellwise(f, 0))
+    view = DensityView(PDEResult.from_file(path).cellwise(0))
     assert not view.exact and view.grid is None and len(view.polys) == 32
     for p in plot_file(path):
         assert_png(p)
@@ -264,7 +261,7 @@ def test_study_figures_and_report(tmp_path):
         assert f"{s:.3f}" in text, m                          # sup_t slope
         assert f"{s + 0.011:.3f}" in text, m                  # t_end slope
         assert f"[{s - 0.06:.3f}, {s + 0.05:.3f}]" in text, m  # CI
-    assert "N^-1/2 log N" in text
+    assert "(log N / N)^1/2" in text
     assert "16, 64, 256" in text and "3 seeds" in text and "t_end = 2" in text and "32 triangle cells" in text
     for p in figs:
         assert f"](figures/{p.name})" in text
@@ -280,8 +277,7 @@ def test_study_d1_density_with_particles(tmp_path):
     from mfpde.plot import plot_study_density
 
     path = make_study(tmp_path / "s1.study.h5", d=1, n=8, cell="interval")
-    with h5py.File(path) as f:
-        fig = plot_study_density(f, tmp_path / "s1.density.png")
+    fig = plot_study_density(StudyResult.from_file(path), tmp_path / "s1.density.png")
     assert_png(fig)
     text = write_report(path, [fig], tmp_path / "out" / "report.md").read_text()
     assert "](../s1.density.png)" in text and "T^1" in text

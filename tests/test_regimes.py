@@ -174,6 +174,10 @@ def test_regimes_file_layout_and_report(tmp_path, capsys):
                  "qnn-1q-2p.regimes.snapshot.png", "qnn-1q-2p.pde.h5"):
         assert (tmp_path / "o" / name).is_file(), name
     assert "| ntk | displacement |" in (tmp_path / "o" / "qnn-1q-2p.regimes.md").read_text()
+    # mfpde plot knows the kind: the same three figures, elsewhere
+    assert main(["plot", str(tmp_path / "o" / "qnn-1q-2p.regimes.h5"), "--out", str(tmp_path / "p")]) == 0
+    assert sorted(p.name for p in (tmp_path / "p").glob("*.png")) == [
+        "qnn-1q-2p.regimes.risk.png", "qnn-1q-2p.regimes.snapshot.png", "qnn-1q-2p.regimes.vs_n.png"]
 
 
 @pytest.mark.parametrize("argv, key", [
