@@ -44,18 +44,19 @@ class StatevectorBound:
         dv = circuit.dim
         first = circuit.segments[0]
         self.init = np.broadcast_to(np.eye(dv, dtype=complex)[0] if first is None else first[:, :, 0], (self.K, dv))
-        # forward: v @ S^T; backward: lambda @ conj(S)
+        # forward: v @ S^T; backward, on conj(lambda): conj(lambda) @ S
         self.fwd = [None if s is None else np.ascontiguousarray(s.transpose(0, 2, 1)) for s in circuit.segments[1:-1]]
-        self.bwd = [None if s is None else np.ascontiguousarray(s.conj()) for s in circuit.segments[1:-1]]
+        self.bwd = circuit.segments[1:-1]
+        for grp in circuit.groups:
+            grp.gens_t = np.ascontiguousarray(grp.gens.T.astype(complex))
         obs = observable_matrix(observable, circuit.n)
         last = circuit.segments[-1]
         if circuit.mixed:
             lam = obs.reshape(-1)[None] if last is None else np.einsum("kba,b->ka", last.conj(), obs.reshape(-1))
             self.lam0 = np.broadcast_to(lam, (self.K, dv))
-            self.obs_t = None
+            self.obs = None
         else:
-            o = obs[None] if last is None else np.einsum("kba,bc,kcd->kad", last.conj(), obs, last)
-            self.obs_t = np.ascontiguousarray(o.transpose(0, 2, 1))  # lambda = v @ O'^T
+            self.obs = obs[None] if last is None else np.einsum("kba,bc,kcd->kad", last.conj(), obs, last)
         self.factor = 1.0 if circuit.mixed else 2.0
 
     def _block_size(self) -> int:
@@ -72,23 +73,24 @@ class StatevectorBound:
         return np.matmul(v, mat)
 
     def _forward(self, theta):
-        """States after each group (list of (K, B, Dv)), their phases (B, Dv), and phi (K, B)."""
+        """States right after each group (list of (K, B, Dv)), the group phases (B, Dv),
+        the conjugate costate after the last group, and phi (K, B)."""
         v = np.repeat(self.init[:, None, :], theta.shape[0], axis=1)
         states, phases = [], []
         for j, grp in enumerate(self.c.groups):
             a = theta[:, grp.index] @ grp.gens
             ph = np.cos(a) + 1j * np.sin(a)
-            v = v * ph
+            v = np.multiply(v, ph, out=v if j == 0 or self.fwd[j - 1] is not None else None)
             states.append(v)
             phases.append(ph)
             if j < len(self.fwd):
                 v = self._apply(v, self.fwd[j])
         if self.c.mixed:
-            lam = np.repeat(self.lam0[:, None, :], theta.shape[0], axis=1)
+            kappa = np.repeat(self.lam0.conj()[:, None, :], theta.shape[0], axis=1)
         else:
-            lam = self._apply(v, self.obs_t)
-        phi = np.einsum("kba,kba->kb", lam.conj(), v).real
-        return states, phases, lam, phi
+            kappa = self._apply(v.conj(), self.obs)  # conj(O' v) = conj(v) O'  (O' Hermitian)
+        phi = np.einsum("kba,kba->kb", kappa, v).real
+        return states, phases, kappa, phi
 
     def values(self, theta) -> np.ndarray:
         """phi (K, M) only (one forward sweep)."""
@@ -99,16 +101,15 @@ class StatevectorBound:
         )
 
     def _block(self, theta):
-        states, phases, lam, phi = self._forward(theta)
+        states, phases, kappa, phi = self._forward(theta)
         grad = np.zeros((self.K, theta.shape[0], self.d))
         for j in range(len(self.c.groups) - 1, -1, -1):
-            grp, v = self.c.groups[j], states[j]
-            q = lam.real * v.imag - lam.imag * v.real
-            g = (q @ grp.gens.T) * -self.factor
+            grp = self.c.groups[j]
+            g = np.matmul(kappa * states[j], grp.gens_t).imag * -self.factor  # (K, B, T)
             for t, i in enumerate(grp.index):
                 grad[:, :, i] += g[:, :, t]
-            if j > 0:
-                lam = self._apply(lam * phases[j].conj(), self.bwd[j - 1])
+            if j > 0:  # conj(lambda) <- conj(lambda) conj(D_j)^* S_{j-1}: the conjugate of the adjoint sweep
+                kappa = self._apply(np.multiply(kappa, phases[j], out=kappa), self.bwd[j - 1])
         return phi, grad
 
     def __call__(self, theta) -> tuple[np.ndarray, np.ndarray]:
