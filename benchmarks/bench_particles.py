@@ -203,13 +203,14 @@ def main():
     ap.add_argument("--steps", type=int, default=5, help="RK4 steps per timed run")
     ap.add_argument("--dt", type=float, default=0.01)
     ap.add_argument("--repeats", type=int, default=3, help="best of this many, for mfpde and the peers")
-    ap.add_argument("--n-backprop", type=int, default=256, help="experts the backprop peer is measured on")
+    ap.add_argument("--n-backprop", type=int, default=1024, help="experts the backprop peer is measured on")
     ap.add_argument("--n-adjoint", type=int, default=4, help="experts the adjoint peer is measured on")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_particles.json"))
     args = ap.parse_args()
     qubits, dims = ((1, 2), (2, 8)) if args.quick else ((1, 2, 3, 4), (2, 4, 8, 12, 16, 20))
     if args.quick:
-        args.n, args.n_backprop = min(args.n, 512), min(args.n_backprop, 64)
+        args.n = min(args.n, 512)
+    args.n_backprop = min(args.n_backprop, args.n)
 
     x = np.linspace(-3, 3, args.k)[:, None]
     y = 0.5 * np.sin(x[:, 0])

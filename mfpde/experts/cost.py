@@ -9,7 +9,14 @@ the groups and :math:`T` the trainable gates of :mod:`.circuit`:
 .. math::
 
     C_\mathrm{fourier} = 4 S (d+1), \qquad
-    C_\mathrm{sv} = 8 D_v^2 (2F + [\text{pure}]) + 16 D_v G + 4 D_v T.
+    C_\mathrm{sv} = w\,\big(8 D_v^2 (2F + [\text{pure}]) + 16 D_v G + 4 D_v T\big) + c\,G.
+
+The statevector operations (batched small matrix products, elementwise
+passes) run slower per flop than the Fourier path's one large product: the
+weight :math:`w` = :data:`SV_FLOP_WEIGHT` and the per-group overhead
+:math:`c` = :data:`SV_GROUP_OVERHEAD` (flop-equivalents per pair) were fitted
+to CPU times of both paths on hardware-efficient circuits with 1-4 qubits and
+d = 2-8 (K = 16, M = 4096; docs/experts.md).
 
 The Fourier set-up simulates the circuit on :math:`S` grid points per data
 point (:math:`S\, C_\mathrm{fwd}`, :math:`C_\mathrm{fwd} = 8 D_v^2 (F+1)`).
@@ -27,6 +34,8 @@ from dataclasses import dataclass
 METHODS = ("auto", "fourier", "statevector")
 NOMINAL_EVALUATIONS = 4096 * 40
 FOURIER_TABLE_BYTES = 1 << 30
+SV_FLOP_WEIGHT = 2.0
+SV_GROUP_OVERHEAD = 600.0
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,8 @@ class CostEstimate:
 def estimate(degrees, dim: int, n_fixed: int, n_groups: int, n_trainable: int, mixed: bool) -> CostEstimate:
     d = len(degrees)
     S = math.prod(2 * n + 1 for n in degrees)
-    sv = 8.0 * dim**2 * (2 * n_fixed + (0 if mixed else 1)) + 16.0 * dim * n_groups + 4.0 * dim * n_trainable
+    flops = 8.0 * dim**2 * (2 * n_fixed + (0 if mixed else 1)) + 16.0 * dim * n_groups + 4.0 * dim * n_trainable
+    sv = SV_FLOP_WEIGHT * flops + SV_GROUP_OVERHEAD * n_groups
     return CostEstimate(S, 4.0 * S * (d + 1), sv, S * 8.0 * dim**2 * (n_fixed + 1))
 
 
