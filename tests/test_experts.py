@@ -792,3 +792,21 @@ def test_python_module_failing_on_import_is_one_line(tmp_path, body, words):
     with pytest.raises(CaseError) as info:
         build_expert({"kind": "python", "function": "mfpde_test_exits:phi", "d": 1}, base_dir=tmp_path)
     assert info.value.key == "expert.function" and words in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name,d,method", [("qnn-2q-6p-hea", 6, "statevector"), ("qnn-3q-12p-hea", 12, "statevector"),
+                                           ("qnn-2q-4p-noisy-device", 4, "fourier")])
+def test_example_cases_build_and_match_pennylane(name, d, method):
+    from pathlib import Path
+
+    from mfpde.case import load_case
+
+    case = load_case(Path(__file__).parent.parent / "cases" / f"{name}.toml")
+    e = case.expert
+    assert e.d == d and e.method == method and 2 <= e.wires <= 3
+    x = case.data.x[[0, -1]]
+    theta = np.random.default_rng(14).uniform(0, 2 * np.pi, (2, d))
+    ref_phi, ref_grad = autodiff_reference(e, x, theta)
+    phi, grad = e.evaluate(x, theta)
+    np.testing.assert_allclose(phi, ref_phi, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-10)
