@@ -89,7 +89,7 @@ def _particle_tree(case, record: Record, freqs, n, seed, rng_state, step, t0, co
     tree["particles"] = {"theta": np.array(record.fields), "N": n, "seed": seed,
                          "rng_state": json.dumps(rng_state), "step": step,
                          "integrator": case.particles.integrator}
-    tree["provenance"] = provenance(comm.size, time.perf_counter() - t0)
+    tree["provenance"] = provenance(comm.size, time.perf_counter() - t0, {"expert": json.dumps(case.expert.describe())})
     return tree
 
 
@@ -244,7 +244,7 @@ def _pde_tree(case, record: Record, freqs, cellwise, t0, comm, steps) -> dict:
                    "in the order of reference_points (on the reference interval [0,1], unit simplex or unit box). "
                    "mfpde.fields.evaluate_cellwise evaluates it with numpy only."),
     }
-    tree["provenance"] = provenance(comm.size, time.perf_counter() - t0)
+    tree["provenance"] = provenance(comm.size, time.perf_counter() - t0, {"expert": json.dumps(case.expert.describe())})
     return tree
 
 

@@ -810,3 +810,21 @@ def test_example_cases_build_and_match_pennylane(name, d, method):
     phi, grad = e.evaluate(x, theta)
     np.testing.assert_allclose(phi, ref_phi, rtol=0, atol=1e-10)
     np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-10)
+
+
+def test_run_file_records_the_chosen_method(tmp_path):
+    """A particle run on a d = 6 case writes the expert's description, with its method, into /provenance."""
+    import h5py
+
+    from mfpde.case import load_case
+    from mfpde.runs import run_particles
+
+    from pathlib import Path
+
+    case = load_case(Path(__file__).parent.parent / "cases" / "qnn-2q-6p-hea.toml")
+    case.dynamics.t_end = 0.02
+    _, path = run_particles(case, n=8, seed=0, out_dir=tmp_path, progress=False)
+    with h5py.File(path, "r") as f:
+        recorded = json.loads(f["provenance"]["expert"][()])
+    assert recorded["method"] == "statevector" and recorded["d"] == 6
+    assert recorded["cost"]["fourier_coefficients"] == 3**6
