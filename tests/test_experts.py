@@ -713,6 +713,21 @@ def test_oversize_fourier_table_refused_before_sampling():
     assert info.value.key == "expert.method" and "200 data point" in str(info.value)
 
 
+def test_auto_turns_to_statevector_when_the_table_outgrows_the_data(monkeypatch):
+    from mfpde.experts import cost
+
+    e = build_expert(DEFAULT)
+    assert e.method == "fourier"
+    x, th = np.linspace(-3, 3, 40)[:, None], np.array([[0.3, 1.9]])
+    ref = e.evaluate(x, th)
+    monkeypatch.setattr(cost, "FOURIER_TABLE_BYTES", 16 * 9 * 3 * 39)  # fits 39 data points, not 40
+    again = build_expert(DEFAULT)
+    assert again.method == "fourier"
+    for a, b in zip(again.bind(x)(th), ref):
+        np.testing.assert_allclose(a, b, atol=1e-13)
+    assert again.describe()["method"] == "statevector"
+
+
 NOISE_ERRORS = [
     ("unknown channel", spec_with(TWO_QUBIT, device="default.mixed", gates=[["RY", "theta[0]", [0]],
                                                                             ["DepolarisingChannel", 0.1, [0]]]),

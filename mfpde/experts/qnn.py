@@ -187,8 +187,14 @@ class QNNExpert(Expert):
         return fourier_from_samples(values, self.degrees)
 
     def bind(self, x) -> BoundExpert:
-        """The chosen exact path at the data ``x`` (K, m): Fourier coefficients or a compiled circuit."""
+        """The chosen exact path at the data ``x`` (K, m): Fourier coefficients or a compiled circuit.
+
+        ``auto`` turns to the statevector path when the Fourier table would not
+        fit for this many data points (``describe()`` then says so)."""
         x = as_data(x, self.m)
+        too_large = self.cost.fourier_table_bytes(self.d, x.shape[0]) > cost.FOURIER_TABLE_BYTES
+        if self.method_requested == "auto" and too_large:
+            self.method = "statevector"  # the table does not fit these many data points
         if self.method == "statevector":
             return self._statevector(x)
         freqs, coeffs = self.fourier_coefficients(x)
