@@ -215,11 +215,11 @@ def main():
     x = np.linspace(-3, 3, args.k)[:, None]
     y = 0.5 * np.sin(x[:, 0])
     w = np.full(args.k, 1.0 / args.k)
-    started = time.perf_counter()
+    started, rev = time.perf_counter(), git_rev()
     points = [point(n, d, args, x, y, w) for n in qubits for d in dims]
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(), "git_rev": git_rev(),
+        "machine": machine(), "git_rev": rev,
         "note": ("shared machine: other jobs ran at the same time, so every time is contended; "
                  "peers measured on fewer experts and one right-hand side, extrapolated linearly"),
         "settings": {"N": args.n, "K": args.k, "steps": args.steps, "dt": args.dt, "integrator": "rk4",

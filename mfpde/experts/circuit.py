@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gates import PAULIS, Gate
+from .gates import Gate
 
 
 def embed(op: np.ndarray, wires: tuple[int, ...], n: int) -> np.ndarray:
@@ -68,7 +68,6 @@ def observable_matrix(observable, n: int) -> np.ndarray:
     import pennylane as qml
 
     mats = {"I": qml.Identity, "X": qml.PauliX, "Y": qml.PauliY, "Z": qml.PauliZ}
-    assert all(p in PAULIS for p, _ in observable)
     out = np.eye(1 << n, dtype=complex)
     for p, w in observable:
         out = embed(np.asarray(mats[p].compute_matrix(), dtype=complex), (w,), n) @ out
@@ -81,6 +80,9 @@ class Group:
 
     index: np.ndarray  # (T,) int
     gens: np.ndarray  # (T, Dv) float
+
+    def __post_init__(self):
+        self.gens_t = np.ascontiguousarray(self.gens.T.astype(complex))  # (Dv, T), for one complex product
 
 
 @dataclass

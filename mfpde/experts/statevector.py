@@ -47,8 +47,6 @@ class StatevectorBound:
         # forward: v @ S^T; backward, on conj(lambda): conj(lambda) @ S
         self.fwd = [None if s is None else np.ascontiguousarray(s.transpose(0, 2, 1)) for s in circuit.segments[1:-1]]
         self.bwd = circuit.segments[1:-1]
-        for grp in circuit.groups:
-            grp.gens_t = np.ascontiguousarray(grp.gens.T.astype(complex))
         obs = observable_matrix(observable, circuit.n)
         last = circuit.segments[-1]
         if circuit.mixed:
