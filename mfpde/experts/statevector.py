@@ -100,21 +100,22 @@ class StatevectorBound:
 
     def _block(self, theta):
         states, phases, kappa, phi = self._forward(theta)
-        grad = np.zeros((self.K, theta.shape[0], self.d))
+        grad = np.zeros((self.d, self.K, theta.shape[0]))  # one contiguous slab per coordinate
         for j in range(len(self.c.groups) - 1, -1, -1):
             grp = self.c.groups[j]
-            g = np.matmul(kappa * states[j], grp.gens_t).imag * -self.factor  # (K, B, T)
+            g = np.matmul(kappa * states[j], grp.gens_t).imag  # (K, B, T)
             for t, i in enumerate(grp.index):
-                grad[:, :, i] += g[:, :, t]
+                grad[i] -= self.factor * g[:, :, t]
             if j > 0:  # conj(lambda) <- conj(lambda) conj(D_j)^* S_{j-1}: the conjugate of the adjoint sweep
                 kappa = self._apply(np.multiply(kappa, phases[j], out=kappa), self.bwd[j - 1])
-        return phi, grad
+        return phi, grad.transpose(1, 2, 0)
 
     def __call__(self, theta) -> tuple[np.ndarray, np.ndarray]:
         theta = as_theta(theta, self.d)
         M, step = theta.shape[0], self._block_size()
         if M <= step:
-            return self._block(theta)
+            phi, grad = self._block(theta)
+            return phi, np.ascontiguousarray(grad)
         phi = np.empty((self.K, M))
         grad = np.empty((self.K, M, self.d))
         for a in range(0, M, step):
