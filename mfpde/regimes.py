@@ -48,8 +48,7 @@ from .metrics import fit_rate, mean_ci
 from .ntk import empirical_kernel, limit_risk, ntk_kernel
 from .progress import Progress
 from .results import RegimesResult, RunInfo
-from .runs import check_pde_case, run_particles, run_pde
-from .storage import provenance
+from .runs import check_pde_case, run_particles, run_provenance, run_pde
 
 QUANTITIES = ("displacement", "kernel_change")
 # predicted slope against N: (value, text).  The NTK kernel change is N^{-1/2} E[grad h . u] + O(1/N)
@@ -166,7 +165,7 @@ def run_regimes(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Co
         "snapshot": {**snapshot, "N": ns[-1], "seed": 0},
     }
     path = regimes_path(case, out)
-    RegimesResult(info=RunInfo.of_case(case, provenance(comm.size, time.perf_counter() - t0)),
+    RegimesResult(info=RunInfo.of_case(case, run_provenance(case, comm.size, t0)),
                   regimes=regimes).to_file(path)
 
     lines = summary_lines(path)

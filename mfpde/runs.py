@@ -89,10 +89,15 @@ def particle_path(case: Case, n: int, seed: int, out_dir=None) -> Path:
     return _out_dir(case, out_dir) / f"{case.name}.particles.N{n}.seed{seed}.h5"
 
 
+def run_provenance(case: Case, mpi_size: int, t0: float) -> dict:
+    """``/provenance`` of a run: versions, MPI size, wall time since ``t0``, and the expert as evaluated."""
+    return provenance(mpi_size, time.perf_counter() - t0, {"expert": json.dumps(case.expert.describe())})
+
+
 def particle_result(case, system, record: Record, freqs, seed, state, t0) -> ParticleResult:
     """The result of a particle run: what ran (N, seed, the integrator used, the case as run)."""
     table = table_as_run(case, "particles", n=system.n, seed=seed, save_every=case.particles.save_every)
-    info = RunInfo.of_case(case, provenance(system.comm.size, time.perf_counter() - t0), table)
+    info = RunInfo.of_case(case, run_provenance(case, system.comm.size, t0), table)
     return ParticleResult(info=info, observables=record.observables(freqs), theta=np.array(record.fields),
                           N=system.n, seed=seed, integrator=system.integrator,
                           rng_state=json.dumps(state.rng.bit_generator.state), step=state.step)
@@ -243,7 +248,7 @@ def pde_result(case, solver, record: Record, freqs, cellwise, t0, comm, steps) -
     """The result of a PDE run: the solver's mesh (cells per direction, or the mesh file), cell and degree."""
     n = solver.torus.n
     table = table_as_run(case, "pde", n=n)
-    info = RunInfo.of_case(case, provenance(comm.size, time.perf_counter() - t0), table)
+    info = RunInfo.of_case(case, run_provenance(case, comm.size, t0), table)
     return PDEResult(info=info, observables=record.observables(freqs), cell_type=str(cellwise["cell_type"]),
                      degree=int(cellwise["degree"]), vertices=cellwise["vertices"], density=np.array(record.fields),
                      reference_points=cellwise["reference_points"], n=n,

@@ -25,8 +25,7 @@ from .case import Case
 from .metrics import METRIC_NAMES, fit_rate, mean_ci, theory_slope
 from .progress import Progress
 from .results import Fit, PDEResult, RunInfo, StudyResult
-from .runs import run_particles, run_pde
-from .storage import provenance
+from .runs import run_particles, run_pde, run_provenance
 
 
 # cells per axis of the grid reduction for W1 (d = 1 is exact, no grid)
@@ -117,7 +116,7 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
     table.setdefault("study", {}).update(n=list(ns), seeds=n_seeds)
     if case.particles.save_every is not None:
         table.setdefault("particles", {})["save_every"] = case.particles.save_every
-    info = RunInfo.of_case(case, provenance(comm.size, time.perf_counter() - t0), table)
+    info = RunInfo.of_case(case, run_provenance(case, comm.size, t0), table)
     result = StudyResult(info=info, pde=pde, N=np.array(ns), seeds=np.array(seeds), t=pde.t, metrics=metrics,
                          particles_risk=prisk, fit=fits, fit_t_end=fits_end, example_theta=example,
                          example_N=max(ns), example_seed=0, pde_file=str(pde_file))

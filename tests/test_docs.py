@@ -47,13 +47,16 @@ def _strings(node) -> list[str] | None:
 
 def loader_keys() -> set[tuple[str, str]]:
     """(section, key) of every `_check_keys(table, {keys}, "section")` call in mfpde (and the module-level
-    key sets they name), and of the expert kinds' `_check_keys(spec, required, optional, kind)`: section expert."""
-    keys = set()
+    key sets they name), and the `[expert]` keys of every registered expert kind (its registry)."""
+    from mfpde.experts.registry import EXPERT_KINDS
+
+    keys = {("expert", k) for kind in EXPERT_KINDS.values() for k in ("kind", *kind.required, *kind.optional)}
     for path in (ROOT / "mfpde").rglob("*.py"):
+        if path.relative_to(ROOT / "mfpde").parts[0] == "experts":
+            continue  # the registry above
         tree = ast.parse(path.read_text())
         names = {t.id: node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
                  for t in node.targets if isinstance(t, ast.Name)}
-        expert = "expert" in path.relative_to(ROOT / "mfpde").parts[0]
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", ""))
                     .endswith("check_keys")):
@@ -63,14 +66,10 @@ def loader_keys() -> set[tuple[str, str]]:
             where = args[-1] if args else None
             if isinstance(where, ast.Constant) and isinstance(where.value, str):
                 section = where.value
-            elif expert:
-                section = "expert"
             else:
                 continue  # a generic helper, not a call site with literal keys
             for found in sets:
                 keys.update((section, k) for k in found or [])
-            if section == "expert":
-                keys.add(("expert", "kind"))
     return keys
 
 

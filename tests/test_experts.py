@@ -455,3 +455,391 @@ def test_python_expert_spec_errors(spec, key):
 def test_base_class_is_abstract():
     with pytest.raises(NotImplementedError):
         Expert().bind(np.zeros((1, 1)))
+
+
+# --------------------------------------------------------------------------- #
+# Both exact paths against PennyLane: random circuits, hand-written circuits
+# --------------------------------------------------------------------------- #
+
+FIXED_1Q = ["Hadamard", "PauliX", "PauliY", "PauliZ", "S", "T", "SX"]
+ROTATIONS = ["RX", "RY", "RZ", "PhaseShift"]
+
+
+def random_circuit(rng, n, d, m=2, extra=None):
+    """A random gate list over the whole gate set: every theta[i] used once or twice,
+    data rotations, constants, and two-qubit gates in both directions."""
+    uses = list(range(d)) + list(rng.choice(d, size=d // 3, replace=False))
+    rng.shuffle(uses)
+    gates = []
+    for i in uses:
+        q = int(rng.integers(n))
+        gates.append([str(rng.choice(ROTATIONS)), f"theta[{i}]", [q]])
+        r = rng.random()
+        if r < 0.3:
+            gates.append([str(rng.choice(ROTATIONS)), f"x[{int(rng.integers(m))}]", [int(rng.integers(n))]])
+        elif r < 0.45:
+            gates.append([str(rng.choice(ROTATIONS)), float(rng.uniform(-3, 3)), [int(rng.integers(n))]])
+        elif r < 0.6:
+            gates.append([str(rng.choice(FIXED_1Q)), [int(rng.integers(n))]])
+        if n > 1 and rng.random() < 0.5:
+            a, b = rng.choice(n, size=2, replace=False)
+            gates.append([str(rng.choice(["CNOT", "CZ", "SWAP"])), [int(a), int(b)]])
+        if extra is not None and rng.random() < 0.4:
+            gates.append(extra(rng))
+    gates.append(["RX", "x[0]", [0]])  # every circuit reads x[0] and x[1]
+    gates.append(["RY", "x[1]", [n - 1]])
+    return gates
+
+
+def random_observable(rng, n):
+    wires = rng.choice(n, size=int(rng.integers(1, n + 1)), replace=False)
+    return [[str(rng.choice(["X", "Y", "Z"])), int(w)] for w in wires]
+
+
+@pytest.mark.parametrize("n,d,seed", [(1, 3, 0), (2, 5, 1), (2, 8, 2), (3, 6, 3), (3, 12, 4), (4, 9, 5), (4, 20, 6)])
+def test_random_circuits_both_paths_match_pennylane(n, d, seed):
+    rng = np.random.default_rng(100 + seed)
+    gates, obs = random_circuit(rng, n, d), random_observable(rng, n)
+    x = rng.uniform(-2, 2, size=(2, 2))
+    theta = rng.uniform(0, 2 * np.pi, size=(2, d))
+    sv = QNNExpert(gates, n, obs, method="statevector")
+    ref_phi, ref_grad = autodiff_reference(sv, x, theta)
+    assert np.ptp(ref_phi) > 1e-3 or np.abs(ref_phi).max() > 1e-3  # not a trivial function
+    phi, grad = sv.evaluate(x, theta)
+    np.testing.assert_allclose(phi, ref_phi, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-10)
+    if d <= 8:  # the Fourier table is small enough
+        fo = QNNExpert(gates, n, obs, method="fourier")
+        phi, grad = fo.evaluate(x, theta)
+        np.testing.assert_allclose(phi, ref_phi, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-10)
+
+
+def _kron(*ms):
+    out = np.eye(1)
+    for a in ms:
+        out = np.kron(out, a)
+    return out
+
+
+I2, X2, Y2, Z2 = np.eye(2), np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.diag([1.0, -1.0])
+P0, P1 = np.diag([1.0, 0.0]), np.diag([0.0, 1.0])
+
+
+def _rot(p, a):
+    return np.cos(a / 2) * I2 - 1j * np.sin(a / 2) * p
+
+
+def test_two_qubit_gates_against_explicit_matrices():
+    """CNOT in both directions, CZ, a two-wire observable: numpy matrices written out
+    by hand (wire 0 = left Kronecker factor), gradients by the exact parameter shift."""
+    gates = [["RY", "theta[0]", [0]], ["RX", "x", [1]], ["CNOT", [1, 0]], ["RZ", "theta[1]", [0]],
+             ["CZ", [0, 1]], ["RY", "theta[2]", [1]], ["CNOT", [0, 1]], ["RX", "theta[3]", [0]]]
+    obs = [["X", 0], ["Z", 1]]
+    cnot10 = _kron(I2, P0) + _kron(X2, P1)  # control wire 1, target wire 0
+    cnot01 = _kron(P0, I2) + _kron(P1, X2)
+    cz = np.diag([1, 1, 1, -1])
+
+    def explicit(x, t):
+        psi = np.zeros(4, complex)
+        psi[0] = 1
+        for u in (_kron(_rot(Y2, t[0]), I2), _kron(I2, _rot(X2, x)), cnot10, _kron(_rot(Z2, t[1]), I2), cz,
+                  _kron(I2, _rot(Y2, t[2])), cnot01, _kron(_rot(X2, t[3]), I2)):
+            psi = u @ psi
+        return float(np.real(psi.conj() @ _kron(X2, Z2) @ psi))
+
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-2, 2, size=(3, 1))
+    theta = rng.uniform(0, 2 * np.pi, size=(4, 4))
+    ref = np.array([[explicit(xk[0], t) for t in theta] for xk in x])
+    shift = np.eye(4) * np.pi / 2
+    ref_grad = np.stack([np.array([[(explicit(xk[0], t + s) - explicit(xk[0], t - s)) / 2 for t in theta] for xk in x])
+                         for s in shift], axis=2)
+    for method in ("fourier", "statevector"):
+        phi, grad = QNNExpert(gates, 2, obs, method=method).evaluate(x, theta)
+        np.testing.assert_allclose(phi, ref, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-12)
+    # direction matters: the reversed CNOTs give another function
+    swapped = [["CNOT", g[1][::-1]] if g[0] == "CNOT" else g for g in gates]
+    other, _ = QNNExpert(swapped, 2, obs).evaluate(x, theta)
+    assert np.abs(other - ref).max() > 0.1
+
+
+def test_three_qubit_hand_written_pennylane_circuit():
+    """A literal PennyLane circuit (not the expert's own QNode), three-wire observable."""
+    dev = qml.device("default.qubit", wires=3)
+
+    @qml.qnode(dev)
+    def circuit(x, t):
+        for q in range(3):
+            qml.RX(x[q % 2], wires=q)
+            qml.RY(t[q], wires=q)
+        qml.CNOT(wires=[2, 0])
+        qml.CZ(wires=[0, 1])
+        qml.CNOT(wires=[1, 2])
+        qml.RZ(t[3], wires=0)
+        qml.PhaseShift(t[4], wires=2)
+        qml.RX(x[0], wires=1)
+        qml.RY(t[5], wires=1)
+        return qml.expval(qml.PauliY(0) @ qml.PauliX(1) @ qml.PauliZ(2))
+
+    gates = []
+    for q in range(3):
+        gates += [["RX", f"x[{q % 2}]", [q]], ["RY", f"theta[{q}]", [q]]]
+    gates += [["CNOT", [2, 0]], ["CZ", [0, 1]], ["CNOT", [1, 2]], ["RZ", "theta[3]", [0]],
+              ["PhaseShift", "theta[4]", [2]], ["RX", "x[0]", [1]], ["RY", "theta[5]", [1]]]
+    obs = [["Y", 0], ["X", 1], ["Z", 2]]
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-2, 2, size=(3, 2))
+    theta = rng.uniform(0, 2 * np.pi, size=(3, 6))
+    jac = qml.jacobian(circuit, argnums=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+        ref = np.array([[float(circuit(pnp.array(xk, requires_grad=False), pnp.array(t, requires_grad=True)))
+                         for t in theta] for xk in x])
+        ref_grad = np.array([[np.asarray(jac(pnp.array(xk, requires_grad=False), pnp.array(t, requires_grad=True)))
+                              for t in theta] for xk in x])
+    assert np.ptp(ref) > 0.1
+    for method in ("fourier", "statevector"):
+        phi, grad = QNNExpert(gates, 3, obs, method=method).evaluate(x, theta)
+        np.testing.assert_allclose(phi, ref, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-10)
+
+
+def test_statevector_blocks_and_empty_batch():
+    e = QNNExpert(random_circuit(np.random.default_rng(9), 3, 7), 3, [["Z", 0], ["X", 2]], method="statevector")
+    x = np.random.default_rng(10).uniform(-2, 2, (5, 2))
+    f = e.bind(x)
+    theta = np.random.default_rng(11).uniform(0, 2 * np.pi, (300, 7))
+    phi, grad = f(theta)
+    f._block_bytes = 1  # one expert per block
+    phi_b, grad_b = f(theta)
+    np.testing.assert_allclose(phi_b, phi, atol=1e-14)
+    np.testing.assert_allclose(grad_b, grad, atol=1e-14)
+    np.testing.assert_allclose(f.values(theta), phi, atol=1e-14)
+    p0, g0 = f(np.zeros((0, 7)))
+    assert p0.shape == (5, 0) and g0.shape == (5, 0, 7)
+
+
+# --------------------------------------------------------------------------- #
+# Noise channels on a mixed-state device
+# --------------------------------------------------------------------------- #
+
+NOISY_GATES = [["RY", "theta[0]", [0]], ["RX", "x", [1]], ["DepolarizingChannel", 0.1, [0]], ["CNOT", [0, 1]],
+               ["AmplitudeDamping", 0.2, [1]], ["RZ", "theta[1]", [1]], ["H", [1]], ["PhaseDamping", 0.3, [0]],
+               ["RX", "theta[0]", [0]], ["BitFlip", 0.05, [1]], ["CZ", [1, 0]], ["PhaseFlip", 0.07, [0]],
+               ["PhaseShift", "theta[2]", [1]], ["RY", "x", [0]], ["RX", "theta[3]", [0]]]
+
+
+def test_noise_channels_both_paths_match_default_mixed():
+    e = QNNExpert(NOISY_GATES, 2, [["X", 0], ["Y", 1]], device="default.mixed")
+    assert e.method == "fourier" and e.max_frequency() == (2, 1, 1, 1)
+    rng = np.random.default_rng(12)
+    x = rng.uniform(-2, 2, size=(3, 1))
+    theta = rng.uniform(0, 2 * np.pi, size=(3, 4))
+    ref_phi, ref_grad = autodiff_reference(e, x, theta)
+    assert np.ptp(ref_phi) > 0.05
+    for method in ("fourier", "statevector"):
+        phi, grad = QNNExpert(NOISY_GATES, 2, [["X", 0], ["Y", 1]], device="default.mixed", method=method).evaluate(
+            x, theta)
+        np.testing.assert_allclose(phi, ref_phi, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-10)
+    # the noise is felt: the same circuit without channels differs
+    clean = QNNExpert([g for g in NOISY_GATES if "Channel" not in g[0] and g[0] not in
+                       ("AmplitudeDamping", "PhaseDamping", "BitFlip", "PhaseFlip")], 2, [["X", 0], ["Y", 1]])
+    assert np.abs(clean.evaluate(x, theta)[0] - ref_phi).max() > 1e-2
+
+
+def test_noisy_three_qubit_random_circuit_matches_default_mixed():
+    chans = ["DepolarizingChannel", "AmplitudeDamping", "PhaseDamping", "BitFlip", "PhaseFlip"]
+    rng = np.random.default_rng(13)
+    gates = random_circuit(rng, 3, 6, extra=lambda r: [str(r.choice(chans)), float(r.uniform(0, 0.3)),
+                                                      [int(r.integers(3))]])
+    assert any(g[0] in chans for g in gates)
+    e = QNNExpert(gates, 3, [["Z", 0], ["X", 2]], device="default.mixed", method="statevector")
+    x = rng.uniform(-2, 2, size=(2, 2))
+    theta = rng.uniform(0, 2 * np.pi, size=(2, 6))
+    ref_phi, ref_grad = autodiff_reference(e, x, theta)
+    phi, grad = e.evaluate(x, theta)
+    np.testing.assert_allclose(phi, ref_phi, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-10)
+
+
+# --------------------------------------------------------------------------- #
+# Method choice and refusals
+# --------------------------------------------------------------------------- #
+
+
+def hardware_efficient(n, d):
+    gates, i = [], 0
+    while i < d:
+        gates += [["RX", "x", [q]] for q in range(n)]
+        for axis in ("RY", "RZ"):
+            gates += [[axis, f"theta[{i + q}]", [q]] for q in range(min(n, d - i))]
+            i += min(n, d - i)
+        gates += [["CNOT", [q, q + 1]] for q in range(n - 1)]
+    return gates
+
+
+def test_cost_model_choice():
+    small = build_expert(DEFAULT)
+    assert small.method == "fourier" and small.describe()["method"] == "fourier"
+    large = QNNExpert(hardware_efficient(4, 20), 4, [["Z", 0], ["Z", 3]])
+    desc = large.describe()
+    assert desc["method"] == "statevector" and desc["method_requested"] == "auto"
+    assert desc["cost"]["fourier_coefficients"] == 3**20
+    assert desc["cost"]["statevector_flops_per_pair"] < desc["cost"]["fourier_flops_per_pair"]
+    # forcing the other path is recorded and gives the same numbers
+    forced = build_expert(spec_with(DEFAULT, method="statevector"))
+    assert forced.method == "statevector" and forced.describe()["method_requested"] == "statevector"
+    x, th = np.array([[0.3], [-1.0]]), np.array([[0.2, 1.4], [3.0, -2.0]])
+    for a, b in zip(forced.evaluate(x, th), small.evaluate(x, th)):
+        np.testing.assert_allclose(a, b, atol=1e-13)
+    # d = 8 on one qubit with every theta used once: 3^8 coefficients, cheaper as a statevector
+    one_q = QNNExpert([["RY" if i % 2 else "RX", f"theta[{i}]", [0]] for i in range(8)], 1, [["Z", 0]])
+    assert one_q.method == "statevector"
+
+
+def test_oversize_fourier_table_refused_before_sampling():
+    with pytest.raises(CaseError) as info:
+        QNNExpert(hardware_efficient(4, 20), 4, [["Z", 0]], method="fourier")
+    msg = str(info.value)
+    assert info.value.key == "expert.method" and "GiB" in msg and "3.49e+09" in msg and "\n" not in msg
+    # a table that fits one data point but not the data set is refused at bind, before any circuit runs
+    e = QNNExpert(hardware_efficient(2, 12), 2, [["Z", 0]], method="fourier")
+    e._statevector = None  # sampling would fail loudly
+    with pytest.raises(CaseError) as info:
+        e.bind(np.zeros((200, 1)))
+    assert info.value.key == "expert.method" and "200 data point" in str(info.value)
+
+
+def test_auto_turns_to_statevector_when_the_table_outgrows_the_data(monkeypatch):
+    from mfpde.experts import cost
+
+    e = build_expert(DEFAULT)
+    assert e.method == "fourier"
+    x, th = np.linspace(-3, 3, 40)[:, None], np.array([[0.3, 1.9]])
+    ref = e.evaluate(x, th)
+    monkeypatch.setattr(cost, "FOURIER_TABLE_BYTES", 16 * 9 * 3 * 39)  # fits 39 data points, not 40
+    again = build_expert(DEFAULT)
+    assert again.method == "fourier"
+    for a, b in zip(again.bind(x)(th), ref):
+        np.testing.assert_allclose(a, b, atol=1e-13)
+    assert again.describe()["method"] == "statevector"
+
+
+NOISE_ERRORS = [
+    ("unknown channel", spec_with(TWO_QUBIT, device="default.mixed", gates=[["RY", "theta[0]", [0]],
+                                                                            ["DepolarisingChannel", 0.1, [0]]]),
+     "expert.gates[1]", "unknown gate or channel"),
+    ("channel on a pure-state device", spec_with(TWO_QUBIT, gates=[["RY", "theta[0]", [0]],
+                                                                   ["AmplitudeDamping", 0.1, [1]]]),
+     "expert.gates[1]", "mixed-state device"),
+    ("probability above 1", spec_with(TWO_QUBIT, device="default.mixed",
+                                      gates=[["RY", "theta[0]", [0]], ["BitFlip", 1.5, [1]]]),
+     "expert.gates[1]", "[0, 1]"),
+    ("channel with a theta", spec_with(TWO_QUBIT, device="default.mixed",
+                                       gates=[["RY", "theta[0]", [0]], ["BitFlip", "theta[1]", [1]]]),
+     "expert.gates[1]", "probability"),
+    ("channel without p", spec_with(TWO_QUBIT, device="default.mixed", gates=[["RY", "theta[0]", [0]],
+                                                                              ["PhaseFlip", [1]]]),
+     "expert.gates[1]", "[name, p, wires]"),
+    ("unknown method", spec_with(DEFAULT, method="tensor"), "expert.method", "statevector"),
+]
+
+
+@pytest.mark.parametrize("spec,key,words", [c[1:] for c in NOISE_ERRORS], ids=[c[0] for c in NOISE_ERRORS])
+def test_channel_and_method_refusals(spec, key, words):
+    with pytest.raises(CaseError) as info:
+        build_expert(spec)
+    assert info.value.key == key and words in str(info.value) and "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- #
+# Python experts: whatever the user code does, one line naming it
+# --------------------------------------------------------------------------- #
+
+ROGUE_MODULE = '''
+import sys
+import numpy as np
+
+def raises(x, theta):
+    raise RuntimeError("boom\\nsecond line")
+
+def divides(x, theta):
+    return 1 / 0
+
+def returns_none(x, theta):
+    return None
+
+def returns_text(x, theta):
+    return "values", "grads"
+
+def exits(x, theta):
+    sys.exit(3)
+
+def nan(x, theta):
+    v = np.zeros((x.shape[0], theta.shape[0]))
+    v[0, -1] = np.nan
+    return v, np.zeros(v.shape + (theta.shape[1],))
+'''
+
+
+@pytest.mark.parametrize("name,words", [
+    ("raises", "raised RuntimeError: boom"), ("divides", "raised ZeroDivisionError"),
+    ("returns_none", "must return"), ("returns_text", "not real numbers"), ("exits", "sys.exit(3)"),
+    ("nan", "non-finite"),
+])
+def test_python_expert_failures_are_one_line(tmp_path, name, words):
+    _write_module(tmp_path, "mfpde_test_rogue", ROGUE_MODULE)
+    e = build_expert({"kind": "python", "function": f"mfpde_test_rogue:{name}", "d": 2}, base_dir=tmp_path)
+    with pytest.raises(CaseError) as info:
+        e.evaluate(np.zeros((3, 1)), np.zeros((4, 2)))
+    msg = str(info.value)
+    assert info.value.key == "expert.function" and f"mfpde_test_rogue:{name}" in msg and words in msg
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize("body,words", [("import sys\nsys.exit(0)\n", "sys.exit(0)"),
+                                        ("raise KeyError('k')\n", "KeyError")])
+def test_python_module_failing_on_import_is_one_line(tmp_path, body, words):
+    _write_module(tmp_path, "mfpde_test_exits", body)
+    with pytest.raises(CaseError) as info:
+        build_expert({"kind": "python", "function": "mfpde_test_exits:phi", "d": 1}, base_dir=tmp_path)
+    assert info.value.key == "expert.function" and words in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name,d,method", [("qnn-2q-6p-hea", 6, "statevector"), ("qnn-3q-12p-hea", 12, "statevector"),
+                                           ("qnn-2q-4p-noisy-device", 4, "fourier")])
+def test_example_cases_build_and_match_pennylane(name, d, method):
+    from pathlib import Path
+
+    from mfpde.case import load_case
+
+    case = load_case(Path(__file__).parent.parent / "cases" / f"{name}.toml")
+    e = case.expert
+    assert e.d == d and e.method == method and 2 <= e.wires <= 3
+    x = case.data.x[[0, -1]]
+    theta = np.random.default_rng(14).uniform(0, 2 * np.pi, (2, d))
+    ref_phi, ref_grad = autodiff_reference(e, x, theta)
+    phi, grad = e.evaluate(x, theta)
+    np.testing.assert_allclose(phi, ref_phi, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-10)
+
+
+def test_run_file_records_the_chosen_method(tmp_path):
+    """A particle run on a d = 6 case writes the expert's description, with its method, into /provenance."""
+    import h5py
+
+    from mfpde.case import load_case
+    from mfpde.runs import run_particles
+
+    from pathlib import Path
+
+    case = load_case(Path(__file__).parent.parent / "cases" / "qnn-2q-6p-hea.toml")
+    case.dynamics.t_end = 0.02
+    _, path = run_particles(case, n=8, seed=0, out_dir=tmp_path, progress=False)
+    with h5py.File(path, "r") as f:
+        recorded = json.loads(f["provenance"]["expert"][()])
+    assert recorded["method"] == "statevector" and recorded["d"] == 6
+    assert recorded["cost"]["fourier_coefficients"] == 3**6

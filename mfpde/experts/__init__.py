@@ -1,0 +1,39 @@
+r"""Experts :math:`\phi(x;\theta)` on the parameter torus :math:`T^d`.
+
+An expert maps an input :math:`x \in \mathbb{R}^m` and parameters
+:math:`\theta \in T^d` to a bounded real number; ``expert.bind(x)`` returns
+``theta (M, d) -> (phi (K, M), grad (K, M, d))`` (:mod:`.base`).
+
+Modules:
+
+- :mod:`.base` -- the interface and shared validation;
+- :mod:`.gates` -- the gate language (gates, noise channels, observables);
+- :mod:`.devices` -- PennyLane devices, pure or mixed state;
+- :mod:`.circuit` -- a gate list compiled at fixed data into fixed segments
+  and diagonal trainable groups;
+- :mod:`.fourier` -- the exact Fourier path (coefficients from grid samples);
+- :mod:`.statevector` -- the exact batched state/density-matrix path with
+  adjoint gradients;
+- :mod:`.cost` -- the cost model that picks the path per expert;
+- :mod:`.qnn`, :mod:`.classical`, :mod:`.user` -- the kinds ``qnn``,
+  ``cosine``, ``python``;
+- :mod:`.registry` -- kinds by name and :func:`build_expert`.
+"""
+
+from .base import BoundExpert, Expert, data_dim_required
+from .classical import CosineExpert
+from .fourier import TrigPolyBound, fourier_from_samples, fourier_grid
+from .gates import CHANNEL_TABLE, GATE_ALIASES, GATE_TABLE, PAULIS, parse_gates, parse_observable
+from .qnn import QNNExpert
+from .registry import EXPERT_KINDS, build_expert, known_kinds, register_kind
+from .statevector import StatevectorBound
+from .user import PythonExpert
+
+KNOWN_KINDS = known_kinds()
+
+__all__ = [
+    "BoundExpert", "CHANNEL_TABLE", "CosineExpert", "EXPERT_KINDS", "Expert", "GATE_ALIASES", "GATE_TABLE",
+    "KNOWN_KINDS", "PAULIS", "PythonExpert", "QNNExpert", "StatevectorBound", "TrigPolyBound", "build_expert",
+    "data_dim_required", "fourier_from_samples", "fourier_grid", "known_kinds", "parse_gates", "parse_observable",
+    "register_kind",
+]

@@ -1,0 +1,87 @@
+"""Expert kinds by name (like PennyLane devices): ``[expert] kind`` -> a builder.
+
+:func:`build_expert` turns the ``[expert]`` table into an expert; every kind
+declares its required and optional keys, and an unknown or missing key is a
+:class:`~mfpde.errors.CaseError` naming it.  :func:`register_kind` adds a kind
+(for example from a plug-in or a user script).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import CaseError
+from .base import Expert
+from .classical import CosineExpert
+from .qnn import QNNExpert
+from .user import PythonExpert
+
+
+@dataclass(frozen=True)
+class ExpertKind:
+    name: str
+    build: Callable[[dict, str], Expert]  # (spec, base_dir) -> expert
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+
+
+EXPERT_KINDS: dict[str, ExpertKind] = {}
+
+
+def register_kind(name: str, build, required=(), optional=()) -> None:
+    """Make ``[expert] kind = name`` build ``build(spec, base_dir)``."""
+    EXPERT_KINDS[name] = ExpertKind(name, build, tuple(required), tuple(optional))
+
+
+def known_kinds() -> tuple[str, ...]:
+    return tuple(sorted(EXPERT_KINDS))
+
+
+def _check_keys(spec: dict, kind: ExpertKind) -> None:
+    for k in kind.required:
+        if k not in spec:
+            raise CaseError(f"expert.{k}", f"missing (required for kind = {kind.name!r})")
+    allowed = set(kind.required) | set(kind.optional) | {"kind"}
+    for k in spec:
+        if k not in allowed:
+            raise CaseError(
+                f"expert.{k}", f"unknown key for kind = {kind.name!r} (known: {', '.join(sorted(allowed))})"
+            )
+
+
+def build_expert(spec: dict, base_dir=".") -> Expert:
+    """Build an expert from the ``[expert]`` table of a case.
+
+    ``base_dir`` is the case file's folder (where ``kind = "python"`` modules
+    are looked up first).  Unknown keys, missing keys and every contract
+    violation raise :class:`CaseError` naming the key.
+    """
+    if not isinstance(spec, dict):
+        raise CaseError("expert", f"must be a table, got {type(spec).__name__}")
+    if "kind" not in spec:
+        raise CaseError("expert.kind", f"missing (known: {', '.join(known_kinds())})")
+    kind = EXPERT_KINDS.get(spec["kind"]) if isinstance(spec["kind"], str) else None
+    if kind is None:
+        raise CaseError("expert.kind", f"unknown kind {spec['kind']!r} (known: {', '.join(known_kinds())})")
+    _check_keys(spec, kind)
+    return kind.build(spec, base_dir)
+
+
+register_kind(
+    "qnn",
+    lambda s, _: QNNExpert(
+        s["gates"], s["wires"], s["observable"], device=s.get("device", "default.qubit"), method=s.get("method", "auto")
+    ),
+    required=("wires", "observable", "gates"),
+    optional=("device", "method"),
+)
+register_kind("cosine", lambda s, _: CosineExpert(s["d"], s.get("m")), required=("d",), optional=("m",))
+register_kind(
+    "python",
+    lambda s, base_dir: PythonExpert(
+        s["function"], s["d"], s.get("m"), base_dir=base_dir, max_frequency=s.get("max_frequency")
+    ),
+    required=("function", "d"),
+    optional=("m", "max_frequency"),
+)
