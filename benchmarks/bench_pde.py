@@ -195,7 +195,7 @@ def reference(key: str, case, rho0, quick: bool) -> dict:
         return characteristics(ex, y, w, lr, *rule(n), t_end, dt)
 
     if key == "tau":
-        pairs = ((24, 0.5), (32, 0.25)) if quick else ((40, 0.25), (48, 0.1))
+        pairs = ((24, 0.5), (32, 0.25)) if quick else ((40, 0.1), (48, 0.05))
         method = "spectral peer (Lawson RK4), M and cfl"
         run = lambda M, cfl: SpectralMeanField(ex, y, w, lr, case.dynamics.tau, d, M, rho0).run(t_end, cfl)["F"]  # noqa: E731
     elif key == "box":
