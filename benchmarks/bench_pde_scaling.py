@@ -84,7 +84,7 @@ def parse_args(argv=None):
     args.n = args.n or (64 if q else 256)
     args.steps = args.steps or (5 if q else 20)
     args.repeat = args.repeat or (2 if q else 3)
-    args.modes = (args.modes or ("strong" if q else "strong,weak")).split(",")
+    args.modes = [m for m in (args.modes if args.modes is not None else ("strong" if q else "strong,weak")).split(",") if m]
     return args
 
 
