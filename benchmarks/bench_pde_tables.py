@@ -6,7 +6,7 @@ Prints, with the JSON key of every figure: the R(eps) table of each case
 (``bench_pde.json: cases.<case>.ratio.<eps>``), the accuracy/time runs
 (``cases.<case>.runs.<solver>``), mfpde memory in 3-d
 (``cases.qnn-2q-3p.runs.mfpde[].peak_rss``), the scaling tables
-(``bench_pde_scaling.json: modes.<mode>``, ``profile``, ``cache``) and the
+(``bench_pde_scaling*.json: modes.<mode>``, ``profile``, ``cache``) and the
 spectral peer's validation (``spectral_peer.json``).
 """
 
@@ -58,9 +58,9 @@ def pde_tables(res: dict) -> list[str]:
     return out
 
 
-def scaling_tables(res: dict) -> list[str]:
+def scaling_tables(res: dict, name: str) -> list[str]:
     p = res["provenance"]
-    out = [f"`bench_pde_scaling.json`: {p['date']}, {p['machine']['cpu']} ({p['machine']['cores']} cores), "
+    out = [f"`{name}`: {p['date']}, {p['machine']['cpu']} ({p['machine']['cores']} cores), "
            f"git {(p['git_revision'] or '?')[:10]}, load average {p['machine']['load_average'][0]:.1f} at start; "
            f"DG{res['degree']}, {res['steps']} timed steps, {res['repeat']} interleaved repeats", ""]
     for mode, table in res["modes"].items():
@@ -102,8 +102,8 @@ def main(argv=None):
     lines = []
     if (d / "bench_pde.json").exists():
         lines += pde_tables(json.loads((d / "bench_pde.json").read_text()))
-    if (d / "bench_pde_scaling.json").exists():
-        lines += scaling_tables(json.loads((d / "bench_pde_scaling.json").read_text()))
+    for f in sorted(d.glob("bench_pde_scaling*.json")):
+        lines += scaling_tables(json.loads(f.read_text()), f.name)
     print("\n".join(lines))
 
 
