@@ -23,7 +23,7 @@ on ``[0, 2 pi)^d`` (d = 1, 2, 3) with ``M`` points per direction.
   ``B`` modes beyond ``M / 2`` and aliases onto the top ``B`` modes, which are
   at the truncation-error level of a resolved solution anyway.
   ``dealias=True`` applies the 2/3 rule instead; measured in ``--validate``
-  on the default case it is 10-100x less accurate at equal ``M`` (it keeps
+  on the default case it is 5-700x less accurate at equal ``M`` (it keeps
   only 2/3 of the modes), so it is off.
 * Time: integrating-factor (Lawson) RK4.  The diffusion ``tau Laplace`` is
   exact in Fourier space (``exp(-tau |k|^2 h)``), the transport explicit with
