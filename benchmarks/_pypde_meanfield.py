@@ -2,18 +2,20 @@ r"""The mean-field equation written the way a py-pde user would write it (benchm
 
 .. math::
 
-    \partial_t\rho = -\nabla\cdot(\rho v),\qquad
+    \partial_t\rho = -\nabla\cdot(\rho v) + \tau\Delta\rho,\qquad
     v = -\mathrm{lr}\sum_k w_k r_k \nabla\phi(x_k;\cdot),\qquad
     r_k = \int\phi(x_k;\theta)\rho(\theta)\,d\theta - y_k ,
 
-on a periodic ``N x N`` :class:`pde.CartesianGrid` of ``[0, 2 pi)^2`` (cell
+on a periodic ``N^d`` :class:`pde.CartesianGrid` of ``[0, 2 pi)^d`` (cell
 centres).  ``phi(x_k; grid)`` and ``grad phi(x_k; grid)`` are evaluated once,
 exactly, with the bound expert (``case.expert.bind(case.data.x)``); at every
 right-hand-side call the residuals are trapezoid (= midpoint, spectrally
 accurate for periodic integrands) sums over the grid, the velocity is the
 combination of the stored gradients, and ``-div(rho v)`` is taken by
 second-order central differences (py-pde's periodic divergence operator, or
-the same stencil with ``np.roll``).
+the same stencil with ``np.roll``); ``tau > 0`` adds the second-order
+Laplacian (py-pde's ``laplace`` operator, or the 2d+1-point stencil with ``np.roll``).
+:func:`box_cell_averages` is the exact initial state of a box density (cell averages).
 
 Two implementations of the same right-hand side, as py-pde offers them:
 
@@ -40,10 +42,26 @@ def periodic_grid(n: int, d: int = 2) -> pde.CartesianGrid:
     return pde.CartesianGrid([[0.0, 2.0 * np.pi]] * d, [n] * d, periodic=True)
 
 
+def box_cell_averages(n: int, lower, upper) -> np.ndarray:
+    """Cell averages of the normalised uniform density on the box ``[lower, upper]`` (mod 2 pi), shape (n,)*d."""
+    h = 2.0 * np.pi / n
+    edges = h * np.arange(n + 1)
+    out = np.ones((1,) * len(lower))
+    for a, (lo, hi) in enumerate(zip(lower, upper)):
+        frac = np.zeros(n)
+        for shift in (-2.0 * np.pi, 0.0, 2.0 * np.pi):  # the box may wrap around the seam
+            frac += np.clip(np.minimum(edges[1:], hi + shift) - np.maximum(edges[:-1], lo + shift), 0.0, None)
+        shape = [1] * len(lower)
+        shape[a] = n
+        out = out * (frac / (h * (hi - lo))).reshape(shape)
+    return out
+
+
 class MeanFieldFD(pde.PDEBase):
     """Continuity equation with the mean-field velocity on a periodic Cartesian grid."""
 
-    def __init__(self, grid: pde.CartesianGrid, expert_at, y, w, lr: float, divergence: str = "operator"):
+    def __init__(self, grid: pde.CartesianGrid, expert_at, y, w, lr: float, divergence: str = "operator",
+                 tau: float = 0.0):
         super().__init__()
         if divergence not in ("operator", "roll"):
             raise ValueError(f"divergence must be 'operator' or 'roll', got {divergence!r}")
@@ -60,6 +78,7 @@ class MeanFieldFD(pde.PDEBase):
         self.y = np.asarray(y, dtype=np.float64).copy()
         self.w = np.asarray(w, dtype=np.float64).copy()
         self.lr = float(lr)
+        self.tau = float(tau)
         self.cell_volume = float(np.prod(grid.discretization))
 
     # ---- observables ------------------------------------------------------------
@@ -73,16 +92,19 @@ class MeanFieldFD(pde.PDEBase):
         c = -self.lr * self.w * (self.outputs(rho) - self.y)
         flux = rho[None] * np.tensordot(c, self.G, axes=1)  # (d, *shape)
         if self.divergence == "operator":
-            return -pde.VectorField(self.grid, flux).divergence(bc="periodic")
-        div = np.zeros_like(rho)
+            rate = -pde.VectorField(self.grid, flux).divergence(bc="periodic")
+            return rate + self.tau * state.laplace(bc="periodic") if self.tau else rate
+        rate = np.zeros_like(rho)
         for a, h in enumerate(self.grid.discretization):
-            div += (np.roll(flux[a], -1, axis=a) - np.roll(flux[a], 1, axis=a)) / (2.0 * h)
-        return pde.ScalarField(self.grid, -div)
+            rate -= (np.roll(flux[a], -1, axis=a) - np.roll(flux[a], 1, axis=a)) / (2.0 * h)
+            if self.tau:
+                rate += self.tau * (np.roll(rho, -1, axis=a) + np.roll(rho, 1, axis=a) - 2.0 * rho) / h**2
+        return pde.ScalarField(self.grid, rate)
 
     # ---- numba backend ----------------------------------------------------------
     def make_evolution_rate(self, state: pde.ScalarField, backend):
-        if self.grid.dim != 2:
-            raise NotImplementedError("the compiled right-hand side is written for d = 2")
+        if self.grid.dim != 2 or self.tau:
+            raise NotImplementedError("the compiled right-hand side is written for d = 2, tau = 0")
         divergence = self.grid.make_operator("divergence", bc="periodic", backend=backend, dtype=state.dtype)
         K = self.K
         n0, n1 = self.grid.shape
