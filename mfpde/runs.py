@@ -23,10 +23,12 @@ from mpi4py import MPI
 from .case import Case
 from .errors import CaseError, NonFiniteError, ResultFileError
 from .flow import risk
+from .guards import agree, check_particle_budget, check_pde_budget, collective, read_resume_file, settings_json
 from .initial import initial_density
+from .lock import output_lock
 from .metrics import empirical_moments, moment_freqs
 from .progress import Progress
-from .storage import partial_path, provenance, read_run, write_run
+from .storage import partial_path, provenance, write_run
 
 
 @dataclass
@@ -69,7 +71,8 @@ def _common_tree(case: Case) -> dict:
 def root_attrs(case: Case, kind: str, complete: bool) -> dict:
     from . import __version__
     return {"kind": kind, "complete": complete, "case_name": case.name,
-            "case_hash": case.physics_hash(), "d": case.d, "mfpde_version": __version__}
+            "case_hash": case.physics_hash(), "d": case.d, "mfpde_version": __version__,
+            "run_settings": settings_json(case, kind)}
 
 
 def _out_dir(case: Case, out_dir) -> Path:
@@ -101,26 +104,35 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
     The observables dict has t, F (T, K), risk (T,), moments (T, F),
     moment_freqs, and on rank 0 theta (T, N, d).
     """
-    from .particles import ParticleSystem
-
     n = case.particles.n if n is None else int(n)
     seed = case.particles.seed if seed is None else int(seed)
     if n < 1:
         raise CaseError("particles.n", f"must be >= 1, got {n}")
     if seed < 0:
         raise CaseError("particles.seed", f"must be >= 0, got {seed}")
+    agree(comm, check_particle_budget, case, n, root_only=True)
+    path = particle_path(case, n, seed, out_dir) if write else None
+    with output_lock(path, comm):
+        return _run_particles(case, n, seed, path, resume, comm, progress)
+
+
+def _run_particles(case: Case, n: int, seed: int, path: Path | None, resume: bool, comm: MPI.Comm,
+                   progress: bool) -> tuple[dict, Path | None]:
+    from .particles import ParticleSystem
+
     opts, dyn = case.particles, case.dynamics
     system = ParticleSystem(case.expert.bind(case.data.x), case.data.y, case.data.w, dyn.lr, dyn.tau, n,
                             comm, opts.integrator)
     freqs = moment_freqs(case.d, case.pde.moment_max)
     times = case.save_times(opts.save_every)
-    path = particle_path(case, n, seed, out_dir) if write else None
     t0 = time.perf_counter()
 
     record = Record()
     state = system.initial_state(initial_density(case).sample, seed)
     if resume and path is not None:
-        state = _resume_particles(path, case, system, record, state, n, seed)
+        state, finished = _resume_particles(path, case, system, record, state, n, seed)
+        if finished:  # nothing left to do: the result stays as it is
+            return _particle_observables(record, freqs, comm), path
 
     def save():
         F = system.output(state.theta)
@@ -134,16 +146,18 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
     if not record.t:
         save()
     bar = Progress(dyn.t_end, f"particles N={n} seed={seed}", enabled=progress and comm.rank == 0, start=state.t)
-    for t_save in times:
-        if t_save <= state.t + 1e-12:
-            continue
-        system.advance(state, t_save, opts.dt, on_step=bar.update)
-        save()
-    bar.close()
+    try:
+        for t_save in times:
+            if t_save <= state.t + 1e-12:
+                continue
+            system.advance(state, t_save, opts.dt, on_step=bar.update)
+            save()
+    except NonFiniteError as exc:  # the system kept its last good state: the restart point
+        raise _saved_last_good(exc, state.t > record.t[-1], save, path, comm) from None
+    finally:
+        bar.close()
 
-    obs = Record.observables(record, freqs)
-    if comm.rank == 0:
-        obs["theta"] = np.array(record.fields)
+    obs = _particle_observables(record, freqs, comm)
     if path is not None and comm.rank == 0:
         tree = _particle_tree(case, record, freqs, n, seed, state.rng.bit_generator.state, state.step, t0, comm)
         write_run(path, tree, root_attrs(case, "particles", True))
@@ -151,24 +165,26 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
     return obs, path
 
 
-def _check_same_case(attrs: dict, case: Case, path: Path) -> None:
-    if attrs.get("case_hash") != case.physics_hash():
-        raise ResultFileError(f"{path}: was written for a different case (expert, data, init or dynamics changed); "
-                              "remove it or run without --resume")
-
-
-def _resume_partial(path: Path, case: Case, comm) -> tuple[dict, dict] | None:
-    """The partial file's tree and attributes (from rank 0, broadcast), or None."""
-    found = None
+def _particle_observables(record: Record, freqs, comm) -> dict:
+    obs = Record.observables(record, freqs)
     if comm.rank == 0:
-        part = partial_path(path)
-        if part.is_file():
-            found = read_run(part)
-            _check_same_case(found[1], case, part)
-        elif path.is_file():
-            found = read_run(path)
-            _check_same_case(found[1], case, path)
-    return comm.bcast(found, root=0)
+        obs["theta"] = np.array(record.fields)
+    return obs
+
+
+def _saved_last_good(exc: NonFiniteError, unsaved: bool, save, path, comm) -> NonFiniteError:
+    """Save the last good state (unless saved already) and say where it is.
+    Every rank gets here (the failure was agreed on), so the error is collective."""
+    if unsaved:
+        save()
+    where = f"; last good state saved in {partial_path(path)}" if path is not None else ""
+    return collective(type(exc)(f"{exc}{where}"), comm)
+
+
+def _resume_partial(path: Path, case: Case, comm, kind: str = "pde") -> tuple[dict, dict] | None:
+    """The partial (or finished) file's tree and attributes, checked on rank 0
+    (:func:`mfpde.guards.read_resume_file`) and broadcast, or None."""
+    return agree(comm, read_resume_file, path, case, kind, root_only=True)
 
 
 def _restore_record(record: Record, obs: dict, fields, extra_keys=()) -> None:
@@ -178,10 +194,11 @@ def _restore_record(record: Record, obs: dict, fields, extra_keys=()) -> None:
 
 
 def _resume_particles(path, case, system, record, state, n, seed):
-    found = _resume_partial(path, case, system.comm)
+    """(the restored state, whether the run was finished already)."""
+    found = _resume_partial(path, case, system.comm, "particles")
     if found is None:
-        return state
-    tree, _ = found
+        return state, False
+    tree, attrs = found
     p = tree["particles"]
     if int(p["N"]) != n or int(p["seed"]) != seed:
         raise ResultFileError(f"{path}: holds N={p['N']}, seed={p['seed']}, not N={n}, seed={seed}")
@@ -191,7 +208,7 @@ def _resume_particles(path, case, system, record, state, n, seed):
     state.t = float(tree["observables"]["t"][-1])
     state.step = int(p["step"])
     state.rng.bit_generator.state = json.loads(p["rng_state"])
-    return state
+    return state, bool(attrs.get("complete"))
 
 
 # ------------------------------------------------------------------ PDE
@@ -251,10 +268,18 @@ def _pde_tree(case, record: Record, freqs, cellwise, t0, comm, steps) -> dict:
 def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = True,
             comm: MPI.Comm = MPI.COMM_WORLD, progress: bool = True, companion: bool = True) -> tuple[dict, Path | None]:
     """Solve the mean-field PDE; returns (observables dict, path written or None)."""
+    agree(comm, check_pde_case, case, root_only=True)
+    agree(comm, check_pde_budget, case, root_only=True)
+    path = pde_path(case, out_dir) if write else None
+    with output_lock(path, comm):
+        return _run_pde(case, path, resume, comm, progress, companion)
+
+
+def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progress: bool,
+             companion: bool) -> tuple[dict, Path | None]:
     solver = build_pde_solver(case, comm)
     freqs = moment_freqs(case.d, case.pde.moment_max)
     times = case.save_times(case.pde.save_every)
-    path = pde_path(case, out_dir) if write else None
     t0 = time.perf_counter()
     record = Record()
     steps = 0
@@ -263,12 +288,15 @@ def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = Tru
     if resume and path is not None:
         found = _resume_partial(path, case, comm)
         if found is not None:
-            tree, _ = found
+            tree, attrs = found
+            if attrs.get("complete"):  # nothing left to do: the result stays as it is
+                return tree["observables"], path
             dens = tree["pde"]["density"] if comm.rank == 0 else None
             _restore_record(record, tree["observables"], list(dens) if comm.rank == 0 else None,
                             extra_keys=("mass", "min_rho"))
             solver.set_cellwise(dens[-1] if comm.rank == 0 else None, float(tree["observables"]["t"][-1]))
             steps = int(tree["pde"]["steps"])
+            cellwise = solver.gather_cellwise()
 
     def save():
         nonlocal cellwise
@@ -299,11 +327,8 @@ def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = Tru
                 continue
             solver.advance(t_save, callback=on_step)
             save()
-    except NonFiniteError as exc:
-        # the solver kept its last finite state; save it as the restart point
-        save()
-        where = f"; last good state saved in {partial_path(path)}" if path is not None else ""
-        raise NonFiniteError(f"{exc}{where}") from None
+    except NonFiniteError as exc:  # the solver kept its last finite state: the restart point
+        raise _saved_last_good(exc, solver.t > record.t[-1], save, path, comm) from None
     finally:
         bar.close()
 
