@@ -321,3 +321,35 @@ def check_compare_files(pde_file: str, particle_files: list[str]) -> None:
             raise ResultFileError(f"{path}: is not a particles run (kind = {kind!r})")
         if missing:
             raise ResultFileError(f"{path}: not a complete mfpde result, /{missing[0]} is missing")
+
+
+# ---------------------------------------------------------------- PETSc
+
+
+_PETSC_TYPES = {"ksp_type": "KSP", "pc_type": "PC"}
+_PETSC_NUMBERS = ("rtol", "atol", "dtol", "divtol", "max_it")
+
+
+def check_petsc_options(options: dict) -> None:
+    """``[pde] petsc_options``: solver and preconditioner types this PETSc has,
+    numbers where PETSc reads numbers (it would fail only at the first solve)."""
+    if not options:
+        return
+    from . import fem  # noqa: F401  (loads the MPI and PETSc libraries)
+    from petsc4py import PETSc
+
+    for key, value in options.items():
+        where = f"pde.petsc_options.{key}"
+        kind = next((k for suffix, k in _PETSC_TYPES.items() if key.endswith(suffix)), None)
+        if kind is not None:
+            known = sorted(v for k, v in vars(getattr(PETSc, kind).Type).items()
+                           if not k.startswith("_") and isinstance(v, str))
+            if str(value) not in known:
+                raise CaseError(where, f"{value!r} is not a PETSc {kind} type (known: {', '.join(known)})")
+        elif key.endswith(_PETSC_NUMBERS):
+            try:
+                ok = not isinstance(value, bool) and math.isfinite(float(value))
+            except (TypeError, ValueError, OverflowError):
+                ok = False
+            if not ok:
+                raise CaseError(where, f"must be a finite number, got {value!r}")

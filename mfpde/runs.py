@@ -23,7 +23,8 @@ from mpi4py import MPI
 from .case import Case
 from .errors import CaseError, NonFiniteError, ResultFileError
 from .flow import risk
-from .guards import agree, check_particle_budget, check_pde_budget, collective, read_resume_file, settings_json
+from .guards import (agree, check_particle_budget, check_pde_budget, check_petsc_options, collective,
+                     read_resume_file, settings_json)
 from .initial import initial_density
 from .lock import output_lock
 from .metrics import empirical_moments, moment_freqs
@@ -219,7 +220,9 @@ def pde_path(case: Case, out_dir=None) -> Path:
 
 
 def check_pde_case(case: Case) -> None:
-    """What only the PDE needs: d <= 3, and a mesh file of the torus of the expert's dimension."""
+    """What only the PDE needs: d <= 3, PETSc options PETSc has, and a mesh file of the torus
+    of the expert's dimension."""
+    check_petsc_options(case.pde.petsc_options)
     if case.d > 3:
         raise CaseError("expert", f"the parameter torus has d = {case.d}; the PDE solver supports d = 1, 2, 3 "
                         "(d > 3 is for particles only: use `mfpde particles`)")
