@@ -110,3 +110,17 @@ def test_failure_at_t0_is_one_line_and_saves_t0_once(tmp_path, command):
     assert "Warning" not in proc.stderr, line
     with h5py.File(next(tmp_path.glob("*.partial.h5"))) as f:
         assert list(f["observables/t"][()]) == [0.0]
+
+
+def test_read_only_home(tmp_path):
+    """The JIT cache and matplotlib fall back to a temporary folder when HOME cannot be written."""
+    from _robust_common import unwritable_dir
+
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_CACHE_HOME", "MPLCONFIGDIR", "XDG_CONFIG_HOME")}
+    env.update(HOME=str(unwritable_dir(tmp_path)), OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    case = write_case(tmp_path, tiny_table(pde={"n": 5}))  # a mesh size no other test compiled for
+    for args in (["pde", case, "--out", tmp_path, "--quiet"], ["plot", tmp_path / "tiny.pde.h5"]):
+        proc = subprocess.run(MFPDE + [str(a) for a in args], capture_output=True, text=True, env=env, cwd=ROOT,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "Matplotlib" not in proc.stderr and "Permission" not in proc.stderr, proc.stderr[-2000:]
