@@ -226,7 +226,8 @@ def check_particle_budget(case, n: int, available: int | None = None) -> None:
                                         f"(at most {MAX_STEPS:.0e}); use a larger step")
     d, K = case.d, len(case.data.y)
     # the expert and its gradient at every (x_k, theta_i) for the RK stages, the
-    # stages themselves, and the saved positions (twice, on rank 0)
+    # stages themselves, and the saved positions (twice, on rank 0).  Measured
+    # (one-qubit expert, d = 2, K = 4, 3 saves): 195-504 B a particle; this gives 540 B.
     per_particle = 8 * (3 * K * (d + 1) + 8 * d) + 16 * T * d
     _fit("particles.n", n * per_particle, f"N = {n} experts in d = {d} with K = {K} data points, {T} saved states",
          available)
@@ -247,9 +248,11 @@ def check_pde_budget(case, available: int | None = None) -> None:
     cells = pde_cells(case)
     dofs = math.comb(o.degree + d, d) if o.cell == "simplex" else (o.degree + 1) ** d
     quad = 4 * dofs
-    # mesh and matrices (~ 1 kB a cell, measured), the expert at the quadrature
-    # points, the moment phases there, and the saved densities (twice, on rank 0)
-    per_cell = 1024 + 8 * quad * K * (d + 1) + 16 * quad * F + 16 * T * dofs
+    # mesh and matrices, the expert at the quadrature points, the moment phases
+    # there (complex, with temporaries), the saved densities (twice, on rank 0).
+    # Measured (d = 2, degree 1, K = 4, peak RSS): 3.8 kB a cell at F = 12
+    # (this gives 5.8 kB) and 218 B a cell per moment (this gives 288 B).
+    per_cell = 1024 + 8 * quad * K * (d + 1) + 24 * quad * F + 16 * T * dofs
     _fit("pde.n", cells * per_cell, f"n = {o.n} in d = {d} ({cells:.3g} cells, {T} saved states)", available)
 
 
