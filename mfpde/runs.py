@@ -202,7 +202,8 @@ def _resume_particles(path, case, system, record, state, n, seed):
     tree, attrs = found
     p = tree["particles"]
     if int(p["N"]) != n or int(p["seed"]) != seed:
-        raise ResultFileError(f"{path}: holds N={p['N']}, seed={p['seed']}, not N={n}, seed={seed}")
+        raise collective(ResultFileError(f"{path}: holds N={p['N']}, seed={p['seed']}, not N={n}, seed={seed}"),
+                         system.comm)
     theta = p["theta"]
     _restore_record(record, tree["observables"], list(theta) if system.comm.rank == 0 else None)
     state.theta = system.scatter(theta[-1] if system.comm.rank == 0 else None)

@@ -27,9 +27,9 @@ import numpy as np
 from mpi4py import MPI
 
 from .case import Case
+from .compare import METRICS, PDESolution
 from .errors import CaseError
 from .guards import agree, check_particle_budget
-from .compare import METRICS, PDESolution
 from .metrics import fit_rate, mean_ci, theory_slope
 from .progress import Progress
 from .runs import root_attrs, run_particles, run_pde

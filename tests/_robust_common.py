@@ -9,7 +9,9 @@ from conftest import ROOT
 from mfpde.case import dumps_toml
 
 MPIRUN = Path(sys.executable).parent / "mpirun"
-MFPDE = [sys.executable, "-m", "mfpde.cli"]
+# the console script a user runs (bootstrap installs it); the module where it is not installed
+MFPDE = [str(Path(sys.executable).parent / "mfpde")] if (Path(sys.executable).parent / "mfpde").exists() \
+    else [sys.executable, "-m", "mfpde.cli"]
 
 
 def tiny_table(**sections) -> dict:
