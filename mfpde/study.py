@@ -30,6 +30,7 @@ from .case import Case
 from .compare import METRICS, PDESolution
 from .errors import CaseError
 from .guards import agree, check_particle_budget
+from .lock import output_lock
 from .metrics import fit_rate, mean_ci, theory_slope
 from .progress import Progress
 from .runs import root_attrs, run_particles, run_pde
@@ -73,8 +74,14 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
         raise CaseError("study.n", f"needs at least two distinct values to fit a rate, got {ns}")
     if n_seeds < 2:
         raise CaseError("study.seeds", f"needs at least 2 seeds for a confidence interval, got {n_seeds}")
-    seeds = list(range(n_seeds))
     out = Path(out_dir if out_dir is not None else case.output_dir)
+    with output_lock(study_path(case, out), comm):  # one study per output name at a time
+        return _run_study(case, ns, n_seeds, out, comm, progress, plots, wasserstein, resume, t0)
+
+
+def _run_study(case: Case, ns: list, n_seeds: int, out: Path, comm: MPI.Comm, progress: bool, plots: bool,
+               wasserstein: str, resume: bool, t0: float) -> dict:
+    seeds = list(range(n_seeds))
 
     # 1. the PDE, once, on all ranks (the particles save at the PDE's times)
     case.particles.save_every = case.pde.save_every

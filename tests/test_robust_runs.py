@@ -124,3 +124,18 @@ def test_read_only_home(tmp_path):
                               timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert "Matplotlib" not in proc.stderr and "Permission" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_two_studies_on_one_output(tmp_path):
+    """A study holds the lock of its own output for its whole length, not only while its PDE runs."""
+    from mfpde.case import case_from_dict
+    from mfpde.lock import output_lock
+    from mfpde.study import study_path
+    from mpi4py import MPI
+
+    case = write_case(tmp_path)
+    out = tmp_path / "out"
+    with output_lock(study_path(case_from_dict(tiny_table()), out), MPI.COMM_SELF):  # a study in its particle runs
+        proc = mfpde("study", case, "--out", out, "--n", "8,16", "--seeds", "2", "--quiet", "--no-plots")
+    one_line_error(proc, "another mfpde run is writing it", "tiny.study.lock")
+    assert not (out / "tiny.pde.h5").exists()  # refused before the PDE
