@@ -215,3 +215,16 @@ def test_one_lower_limit_for_pde_n(tmp_path, capsys, argv):
     refused(tmp_path, capsys, tiny_table(pde={"n": 2}), key="pde.n")
     code, _ = run(tmp_path, capsys, tiny_table(pde={"n": 3, "save_every": 0.2}))
     assert code == 0  # the limit itself runs
+
+
+def test_a_converging_run_is_not_taken_for_an_unstable_one(tmp_path, capsys):
+    """Down to round-off (risk 1e-26) the risk watch of tau = 0 stays quiet."""
+    from conftest import ROOT
+
+    path = tmp_path / "cosine.toml"
+    text = (ROOT / "cases" / "cosine-1d.toml").read_text()
+    path.write_text(text.replace("t_end = 6.0", "t_end = 60.0"))
+    code, err = run(tmp_path, capsys, path, "--n", 64, command="particles")
+    assert code == 0, err
+    with h5py.File(tmp_path / "out" / "cosine-1d.particles.N64.seed0.h5") as f:
+        assert f["observables/risk"][-1] < 1e-20 * f["observables/risk"][0]
