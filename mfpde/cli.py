@@ -24,12 +24,11 @@ import numpy as np  # noqa: E402
 
 from .case import PDE_MIN_N  # noqa: E402
 from .errors import CaseError, MfpdeError  # noqa: E402
-from .guards import use_writable_cache  # noqa: E402
+from .guards import agree, use_writable_cache  # noqa: E402
 
 
 def _case(path: str, comm):
     from .case import default_case, load_case
-    from .guards import agree
 
     return agree(comm, lambda: default_case() if path == "default" else load_case(path))
 
