@@ -16,6 +16,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,6 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CaseError
+
+PDE_MIN_N = 3          # cells per direction: the fewest a periodic mesh can have
+NAME_MAX = 100         # characters of a case name (a file stem)
+_NAME = re.compile(r"\w[\w.+-]*")
+_INT_LIMIT = 2**63     # integers in a case are machine integers
+MAX_THETA = 10**5      # parameters of an expert (theta[i], i < MAX_THETA)
 
 # ---------------------------------------------------------------- key checks
 
@@ -43,7 +50,10 @@ def _check_keys(table: dict, known: set[str], where: str) -> None:
 def _number(value: Any, key: str, *, positive=False, nonnegative=False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise CaseError(key, f"must be a number, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise CaseError(key, "is too large for a number (|value| >= 1e308)") from None
     if not math.isfinite(value):
         raise CaseError(key, f"must be finite, got {value}")
     if positive and value <= 0:
@@ -56,6 +66,8 @@ def _number(value: Any, key: str, *, positive=False, nonnegative=False) -> float
 def _integer(value: Any, key: str, *, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise CaseError(key, f"must be an integer, got {value!r}")
+    if abs(value) >= _INT_LIMIT:
+        raise CaseError(key, "is out of range for an integer (|value| >= 2^63)")
     if minimum is not None and value < minimum:
         raise CaseError(key, f"must be >= {minimum}, got {value}")
     return value
@@ -177,7 +189,7 @@ class PDEOptions:
         o = cls()
         o.grading = _mesh_grading(t)
         if "n" in t:
-            o.n = _integer(t["n"], "pde.n", minimum=2)
+            o.n = _integer(t["n"], "pde.n", minimum=PDE_MIN_N)
         if "degree" in t:
             o.degree = _integer(t["degree"], "pde.degree", minimum=1)
             if o.degree > 2:
@@ -191,6 +203,8 @@ class PDEOptions:
         if "save_every" in t:
             o.save_every = _number(t["save_every"], "pde.save_every", positive=True)
         if "mesh" in t:
+            if "n" in t:
+                raise CaseError("pde.n", "the mesh comes from pde.mesh; give pde.n or pde.mesh, not both")
             path = (base_dir / str(t["mesh"])).resolve()
             if not path.is_file():
                 raise CaseError("pde.mesh", f"mesh file not found: {path}")
@@ -200,6 +214,9 @@ class PDEOptions:
         if "petsc_options" in t:
             if not isinstance(t["petsc_options"], dict):
                 raise CaseError("pde.petsc_options", "must be a table of PETSc options")
+            for k, v in t["petsc_options"].items():
+                if isinstance(v, (list, dict)) or not re.fullmatch(r"[A-Za-z0-9_.+-]*", str(v)):
+                    raise CaseError(f"pde.petsc_options.{k}", f"must be a word or a number, got {v!r}")
             o.petsc_options = {str(k): v for k, v in t["petsc_options"].items()}
         return o
 
@@ -360,9 +377,7 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
     table = copy.deepcopy(table)
     base_dir = Path(base_dir)
     _check_keys(table, _TOP_KEYS, "")
-    name = table.get("name", "case")
-    if not isinstance(name, str) or not name or "/" in name:
-        raise CaseError("name", f"must be a non-empty string without '/', got {name!r}")
+    name = check_name(table.get("name", "case"))
 
     def section(key: str) -> dict:
         value = table.get(key, {})
@@ -371,13 +386,16 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
         return value
 
     if expert is None:
+        _check_theta_indices(section("expert"))
         expert = build_expert(section("expert") or _missing("expert"), base_dir)
     else:
         table["expert"] = {"kind": "object", "describe": str(expert.describe())}
     data = load_data(section("data") or _missing("data"), expert, base_dir)
     output = section("output")
     _check_keys(output, {"directory"}, "output")
-    out_dir = str(output.get("directory", f"runs/{name}"))
+    out_dir = output.get("directory", f"runs/{name}")
+    if not isinstance(out_dir, str) or not out_dir or "\0" in out_dir:
+        raise CaseError("output.directory", f"must be a non-empty path string, got {out_dir!r}")
     return Case(
         name=name,
         table=table,
@@ -394,6 +412,27 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
     )
 
 
+def check_name(name: Any) -> str:
+    """A case name is the stem of every output file: letters, digits, ``_ . + -``,
+    not starting with ``.``, ``+`` or ``-``, at most :data:`NAME_MAX` characters."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > NAME_MAX:
+        problem = f"longer than {NAME_MAX} characters ({len(name)})" if isinstance(name, str) and \
+            len(name) > NAME_MAX else f"got {name!r}"
+        raise CaseError("name", "must be a file stem: letters, digits and _ . + - (not first), "
+                                f"at most {NAME_MAX} characters; {problem}")
+    return name
+
+
+def _check_theta_indices(expert: dict) -> None:
+    """theta[i] with a huge i would make a huge expert: refuse it before building."""
+    for i, gate in enumerate(expert.get("gates", []) if isinstance(expert.get("gates"), list) else []):
+        for angle in gate if isinstance(gate, list) else []:
+            m = re.fullmatch(r"\s*theta\s*\[\s*(\d+)\s*\]\s*", angle) if isinstance(angle, str) else None
+            if m and int(m.group(1)) >= MAX_THETA:
+                raise CaseError(f"expert.gates[{i}]", f"theta index {m.group(1)} is too large "
+                                                      f"(at most {MAX_THETA - 1})")
+
+
 def _missing(key: str):
     raise CaseError(key, "missing section")
 
@@ -401,7 +440,7 @@ def _missing(key: str):
 def parse_toml(text: str, origin: str = "case") -> dict:
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, ValueError) as exc:  # ValueError: an integer of > 4300 digits
         raise CaseError(origin, f"not valid TOML: {exc}") from None
 
 

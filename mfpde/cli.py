@@ -1,7 +1,11 @@
 """The ``mfpde`` command line (DESIGN section 8): a thin layer over the Python API.
 
 Every error the user can cause is one line on stderr and exit code 2; every
-command that writes prints the path of what it wrote.
+command that writes prints the path of what it wrote.  Under ``mpirun`` an
+error that every rank agreed on (:func:`mfpde.guards.agree`) is printed once
+and all ranks exit 2; an error on some ranks only is printed by the rank that
+has it, which then ends at once with code 2 (the MPI launcher ends the other
+ranks and passes the code on), so no rank is left waiting.
 """
 
 from __future__ import annotations
@@ -9,19 +13,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 
 # One BLAS thread per process: the kernels are small matrix products, and
 # under mpirun every core already runs a rank (threads made setup 5x slower).
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from .errors import MfpdeError  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .case import PDE_MIN_N  # noqa: E402
+from .errors import CaseError, MfpdeError  # noqa: E402
+from .guards import agree, use_writable_cache  # noqa: E402
 
 
-def _case(path: str):
+def _case(path: str, comm):
     from .case import default_case, load_case
 
-    return default_case() if path == "default" else load_case(path)
+    return agree(comm, lambda: default_case() if path == "default" else load_case(path))
 
 
 def _int_list(text: str) -> list[int]:
@@ -49,7 +58,7 @@ def _integer_at_least(minimum: int):
     return parse
 
 
-_positive, _nonnegative = _integer_at_least(1), _integer_at_least(0)
+_positive, _nonnegative, _at_least_two = _integer_at_least(1), _integer_at_least(0), _integer_at_least(2)
 
 
 def _say(comm, *lines: str) -> None:
@@ -64,8 +73,10 @@ def _say(comm, *lines: str) -> None:
 def cmd_pde(args, comm) -> None:
     from .runs import run_pde
 
-    case = _case(args.case)
+    case = _case(args.case, comm)
     if args.n is not None:
+        if case.pde.mesh:
+            raise CaseError("--n", "the case reads its mesh from pde.mesh; --n sets the cells of a generated mesh")
         case.pde.n = args.n
     obs, path = run_pde(case, out_dir=args.out, resume=args.resume, comm=comm, progress=not args.quiet)
     _say(comm, f"t = {obs['t'][-1]:g}: risk = {obs['risk'][-1]:.6e}, mass = {obs['mass'][-1]:.15f}, "
@@ -75,7 +86,7 @@ def cmd_pde(args, comm) -> None:
 def cmd_particles(args, comm) -> None:
     from .runs import run_particles
 
-    case = _case(args.case)
+    case = _case(args.case, comm)
     obs, path = run_particles(case, args.n, args.seed, out_dir=args.out, resume=args.resume, comm=comm,
                               progress=not args.quiet)
     _say(comm, f"t = {obs['t'][-1]:g}: risk = {obs['risk'][-1]:.6e}", f"wrote {path}")
@@ -83,7 +94,9 @@ def cmd_particles(args, comm) -> None:
 
 def cmd_compare(args, comm) -> None:
     from .compare import compare_files
+    from .guards import check_compare_files
 
+    check_compare_files(args.pde, args.particles)
     out = compare_files(args.pde, args.particles, out_dir=args.out)
     _say(comm, *out["lines"], f"wrote {out['path']}")
 
@@ -91,16 +104,18 @@ def cmd_compare(args, comm) -> None:
 def cmd_study(args, comm) -> None:
     from .study import run_study
 
-    case = _case(args.case)
+    case = _case(args.case, comm)
+    if args.n is not None and len(set(args.n)) < 2:
+        raise CaseError("--n", f"needs at least two distinct values to fit a rate, got {args.n}")
     out = run_study(case, ns=args.n, n_seeds=args.seeds, out_dir=args.out, comm=comm,
-                    progress=not args.quiet, plots=not args.no_plots)
+                    progress=not args.quiet, plots=not args.no_plots, resume=args.resume)
     _say(comm, *out["lines"], f"wrote {out['path']}", f"report: {out['report']}")
 
 
 def cmd_regimes(args, comm) -> None:
     from .regimes import run_regimes
 
-    case = _case(args.case)
+    case = _case(args.case, comm)
     out = run_regimes(case, ns=args.n, n_seeds=args.seeds, out_dir=args.out, comm=comm,
                       progress=not args.quiet, plots=not args.no_plots)
     _say(comm, *out["lines"], f"wrote {out['path']}", *([f"report: {out['report']}"] if out["report"] else []))
@@ -140,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     sp = run_command("pde", "solve the mean-field PDE (works under mpirun -n P)", cmd_pde, resume=True)
-    sp.add_argument("--n", type=_positive, help="cells per direction (overrides [pde] n)")
+    sp.add_argument("--n", type=_integer_at_least(PDE_MIN_N), help="cells per direction (overrides [pde] n)")
 
     sp = run_command("particles", "train the N-expert mixture (works under mpirun -n P)", cmd_particles, resume=True)
     sp.add_argument("--n", type=_positive, help="number of experts N (overrides [particles] n)")
@@ -152,9 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", metavar="DIR", help="where to write the comparison file (default: beside PDE.h5)")
     sp.set_defaults(func=cmd_compare)
 
-    sp = run_command("study", "PDE once, particles over N and seeds, fitted rates, report", cmd_study)
+    sp = run_command("study", "PDE once, particles over N and seeds, fitted rates, report", cmd_study,
+                     resume=True)
     sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (default [study] n)")
-    sp.add_argument("--seeds", type=_positive, help="seeds per N (default [study] seeds)")
+    sp.add_argument("--seeds", type=_at_least_two, help="seeds per N, >= 2 (default [study] seeds)")
     sp.add_argument("--no-plots", action="store_true", help="skip the figures of the report")
 
     sp = run_command("regimes", "lazy (NTK) against mean-field training over N and seeds, both limits, report",
@@ -175,22 +191,57 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     from mpi4py import MPI
 
+    use_writable_cache()
     comm = MPI.COMM_WORLD
     try:
-        args.func(args, comm)
+        with np.errstate(all="ignore"):  # the runs check finiteness themselves and say so in one line
+            args.func(args, comm)
     except MfpdeError as exc:
-        if comm.rank == 0:
-            print(f"mfpde: error: {exc}", file=sys.stderr, flush=True)
-        return 2
-    except KeyboardInterrupt:
-        if comm.rank == 0:
-            print("mfpde: interrupted (the last saved state can be resumed with --resume)", file=sys.stderr)
-        return 130
+        return _fail(comm, f"mfpde: error: {exc}", exc.collective)
     except OSError as exc:
+        return _fail(comm, f"mfpde: error: {exc}", False)
+    except KeyboardInterrupt:
+        _close_progress_bars()
+        hint = " (the last saved state can be resumed with --resume)" if hasattr(args, "resume") else ""
         if comm.rank == 0:
-            print(f"mfpde: error: {exc}", file=sys.stderr, flush=True)
-        return 2
+            print(f"mfpde: interrupted{hint}", file=sys.stderr, flush=True)
+        return _end_job(comm, 130)
+    except Exception:
+        if comm.size == 1:
+            raise
+        traceback.print_exc()  # a bug, not a user error: keep the traceback, but end every rank
+        return _end_job(comm, 1)
     return 0
+
+
+def _fail(comm, line: str, collective: bool) -> int:
+    """Report an error: once if every rank has it, else from this rank, ending the job."""
+    if collective or comm.size == 1:
+        if comm.rank == 0:
+            print(line, file=sys.stderr, flush=True)
+        return 2
+    print(line, file=sys.stderr, flush=True)
+    return _end_job(comm, 2)
+
+
+def _end_job(comm, code: int) -> int:
+    """Under mpirun, end this process now: the launcher then ends the ranks that
+    would wait for it forever and exits with ``code`` (measured with MPICH's
+    hydra: ``os._exit(2)`` on one rank gives exit code 2 and no other output)."""
+    if comm.size > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _close_progress_bars() -> None:
+    """Clear an open progress bar so that the next message starts its own line."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+    sys.stderr.write("\r")
 
 
 if __name__ == "__main__":

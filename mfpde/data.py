@@ -34,10 +34,16 @@ class Dataset:
         return self.x.shape[1]
 
 
+def _has_bool(value) -> bool:
+    return isinstance(value, bool) or (isinstance(value, list) and any(map(_has_bool, value)))
+
+
 def _array(value, key: str, ndim: tuple[int, ...]) -> np.ndarray:
+    if _has_bool(value):
+        raise CaseError(key, "must be numbers, not true/false")
     try:
         a = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise CaseError(key, "must be numbers (a list, or a list of lists of equal length)") from None
     if a.ndim not in ndim or a.size == 0:
         raise CaseError(key, f"must be a non-empty array with {' or '.join(map(str, ndim))} dimension(s), got shape {a.shape}")

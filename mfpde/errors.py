@@ -2,7 +2,14 @@
 
 
 class MfpdeError(Exception):
-    """Base class: anything the CLI reports as a one-line error (exit code 2)."""
+    """Base class: anything the CLI reports as a one-line error (exit code 2).
+
+    ``collective`` is True when every MPI rank raised it (see
+    :func:`mfpde.guards.agree`); the CLI then reports it once and all ranks
+    exit cleanly.  Otherwise the rank that has it ends the whole job.
+    """
+
+    collective = False
 
 
 class CaseError(MfpdeError, ValueError):
@@ -21,3 +28,7 @@ class NonFiniteError(MfpdeError, FloatingPointError):
 
 class ResultFileError(MfpdeError):
     """An HDF5 result file is missing, unreadable, or does not fit the request."""
+
+
+class UnstableStepError(NonFiniteError):
+    """The particle time step is unstable: the risk of a gradient flow (tau = 0) rose."""

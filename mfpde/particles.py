@@ -24,6 +24,12 @@ initial output ``offset`` (set by :meth:`ParticleSystem.set_origin` from
 Integrators: ``rk4`` (deterministic, default), ``euler``, and ``heun`` (the
 stochastic Heun method, strong order 1 for this additive noise; used when
 ``tau > 0`` with ``rk4`` requested).
+
+A step never passes silently when it goes wrong: non-finite values stop the
+run (the expert's own NaN told apart from a diverging step), and for
+``tau = 0``, where the risk of a gradient flow never rises, a rise beyond
+round-off (:data:`RISK_RISE_TOL` of the first risk) stops it as an unstable
+step.  Either way the state is the last good one.
 """
 
 from __future__ import annotations
@@ -33,11 +39,15 @@ from dataclasses import dataclass
 import numpy as np
 from mpi4py import MPI
 
-from .errors import NonFiniteError
-from .flow import ExpertAt, velocity
+from .errors import NonFiniteError, UnstableStepError
+from .flow import ExpertAt, risk, velocity
+from .guards import collective
 from .metrics import TWO_PI
 from .ntk import scaled_weight_and_lr
 
+# a rise beyond this fraction of the first risk is an unstable step; the examples' risk
+# falls at every step, down to round-off (cosine-1d to t = 60: R = 4e-26, never rose)
+RISK_RISE_TOL = 1e-8
 
 
 def block_range(n: int, rank: int, size: int) -> tuple[int, int]:
@@ -53,6 +63,8 @@ class ParticleState:
     t: float
     step: int                # steps taken so far
     rng: np.random.Generator
+    watch: tuple | None = None   # tau = 0: (theta, t, step, risk) at the start of the previous step
+    risk0: float | None = None   # the first risk watched
 
 
 class ParticleSystem:
@@ -107,7 +119,8 @@ class ParticleSystem:
     def step(self, state: ParticleState, dt: float) -> None:
         th = state.theta
         if self.integrator == "rk4":
-            k1, _ = self.rhs(th)
+            k1, F = self.rhs(th)
+            self._watch_risk(state, F)
             k2, _ = self.rhs(th + 0.5 * dt * k1)
             k3, _ = self.rhs(th + 0.5 * dt * k2)
             k4, _ = self.rhs(th + dt * k3)
@@ -118,18 +131,50 @@ class ParticleSystem:
                 # the same N x d increments on every rank, each keeps its block
                 xi = state.rng.standard_normal((self.n, th.shape[1]))[self.start:self.stop]
                 noise = np.sqrt(2 * self.tau * dt) * xi
-            k1, _ = self.rhs(th)
+            k1, F = self.rhs(th)
+            self._watch_risk(state, F)
             if self.integrator == "euler":
                 new = th + dt * k1 + noise
             else:  # stochastic Heun: predictor-corrector with the same increment
                 k2, _ = self.rhs(th + dt * k1 + noise)
                 new = th + 0.5 * dt * (k1 + k2) + noise
         if self.comm.allreduce(int(not np.all(np.isfinite(new))), op=MPI.SUM):
-            raise NonFiniteError(f"non-finite particle positions at t = {state.t:.6g} (step {state.step}); "
-                                 "reduce particles.dt")
+            raise self._non_finite(state)
         state.theta = np.mod(new, TWO_PI)
         state.t += dt
         state.step += 1
+
+    def _non_finite(self, state: ParticleState) -> NonFiniteError:
+        """The error for a non-finite step: the expert's own NaN/inf, or a diverging step."""
+        phi, dphi = self.expert_at(state.theta)
+        own = self.comm.allreduce(int(not (np.all(np.isfinite(phi)) and np.all(np.isfinite(dphi)))), op=MPI.SUM)
+        where = f"at t = {state.t:.6g} (step {state.step})"
+        if own:
+            error = NonFiniteError(f"the expert returned a non-finite value (NaN or inf) at finite parameters {where}; "
+                                   "check the expert (its values and theta-gradients must be finite)")
+        else:
+            error = NonFiniteError(f"non-finite particle positions {where}; reduce particles.dt")
+        return collective(error, self.comm)  # decided by an allreduce: every rank raises it
+
+    def _watch_risk(self, state: ParticleState, F: np.ndarray) -> None:
+        """tau = 0: stop at a rise of the risk beyond round-off, back at the state
+        before the step that raised it.  F (identical on every rank) is f_N at
+        ``state.theta``, so every rank decides the same."""
+        if self.tau > 0:
+            return
+        R = float(risk(F, self.y, self.w))
+        if not np.isfinite(R):
+            raise self._non_finite(state)
+        if state.risk0 is None:
+            state.risk0 = R
+        if state.watch is not None and R > state.watch[3] + RISK_RISE_TOL * state.risk0:
+            before = state.watch[3]
+            state.theta, state.t, state.step, _ = state.watch
+            error = UnstableStepError(
+                f"the risk rose from {before:.6e} to {R:.6e} after the step at t = {state.t:.6g} (step {state.step}); "
+                f"with tau = 0 it can only fall: the step is unstable for lr = {self.lr:g}, reduce particles.dt")
+            raise collective(error, self.comm)
+        state.watch = (state.theta.copy(), state.t, state.step, R)
 
     def advance(self, state: ParticleState, t_target: float, dt: float, on_step=None) -> None:
         """Equal steps of at most ``dt`` from ``state.t`` to exactly ``t_target``."""
@@ -143,6 +188,7 @@ class ParticleSystem:
             if on_step is not None:
                 on_step(h)
         state.t = t_target  # no drift from summing h
+        self._watch_risk(state, self.output(state.theta))  # before the state is saved
 
     def gather(self, theta: np.ndarray) -> np.ndarray | None:
         """All N particles on rank 0 (in global order), None elsewhere."""

@@ -9,7 +9,7 @@ dicts into HDF5 (atomically); :mod:`mfpde.compare`, :mod:`mfpde.plot` and
 
 Layout (every kind; ``/`` groups, root attributes in ``attrs``)::
 
-    attrs: kind, complete, case_name, case_hash, d, mfpde_version
+    attrs: kind, complete, case_name, case_hash, d, mfpde_version [, run_settings (JSON, runs)]
     /case          the case as run (TOML text, command-line overrides included)
     /data/x, y, w
     /provenance    versions (JSON), mpi_size, git_revision, wall_time_s, ...
@@ -85,17 +85,20 @@ class RunInfo:
     provenance: dict = field(default_factory=dict)
     complete: bool = True
     version: str = ""                                # mfpde version that wrote the file
+    settings: str = ""                               # JSON of the numerical settings a resume must keep
 
     @classmethod
-    def of_case(cls, case, provenance: dict | None = None, table: dict | None = None) -> "RunInfo":
-        """From a :class:`mfpde.case.Case`; ``table`` replaces ``case.table`` (the case as run)."""
+    def of_case(cls, case, provenance: dict | None = None, table: dict | None = None,
+                settings: str = "") -> "RunInfo":
+        """From a :class:`mfpde.case.Case`; ``table`` replaces ``case.table`` (the case as run);
+        ``settings`` (:func:`mfpde.guards.settings_json`) is what a resumed run is checked against."""
         from . import __version__
         from .case import dumps_toml
 
         return cls(case_name=case.name, case_hash=case.physics_hash(), d=case.d,
                    case_text=dumps_toml(case.table if table is None else table),
                    data={"x": case.data.x, "y": case.data.y, "w": case.data.w},
-                   provenance=dict(provenance or {}), version=__version__)
+                   provenance=dict(provenance or {}), version=__version__, settings=settings)
 
     def case_table(self) -> dict:
         """The case as run, parsed (``{}`` if the text is not TOML)."""
@@ -109,8 +112,11 @@ class RunInfo:
     def attrs(self, kind: str) -> dict:
         from . import __version__
 
-        return {"kind": kind, "complete": bool(self.complete), "case_name": self.case_name,
-                "case_hash": self.case_hash, "d": int(self.d), "mfpde_version": self.version or __version__}
+        attrs = {"kind": kind, "complete": bool(self.complete), "case_name": self.case_name,
+                 "case_hash": self.case_hash, "d": int(self.d), "mfpde_version": self.version or __version__}
+        if self.settings:
+            attrs["run_settings"] = self.settings
+        return attrs
 
     def tree(self) -> dict:
         return {"case": self.case_text, "data": dict(self.data), "provenance": dict(self.provenance) or None}
@@ -123,7 +129,7 @@ class RunInfo:
         return cls(case_name=_text(attrs.get("case_name", "")), case_hash=_text(attrs.get("case_hash", "")),
                    d=int(d), case_text=_text(tree.get("case", "")), data=dict(tree.get("data", {})),
                    provenance=dict(tree.get("provenance", {})), complete=bool(attrs.get("complete", True)),
-                   version=_text(attrs.get("mfpde_version", "")))
+                   version=_text(attrs.get("mfpde_version", "")), settings=_text(attrs.get("run_settings", "")))
 
 
 @dataclass

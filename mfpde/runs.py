@@ -26,11 +26,14 @@ from mpi4py import MPI
 from .case import Case
 from .errors import CaseError, NonFiniteError, ResultFileError
 from .flow import risk
+from .guards import (agree, check_particle_budget, check_pde_budget, check_petsc_options, collective,
+                     read_resume_file, settings_json)
 from .initial import initial_density
+from .lock import output_lock
 from .metrics import empirical_moments, moment_freqs
 from .progress import Progress
 from .results import Observables, ParticleResult, PDEResult, RunInfo
-from .storage import partial_path, provenance, read_run
+from .storage import partial_path, provenance
 
 
 #: test hook: with MFPDE_TEST_KILL_AFTER_SAVE=k a run kills itself (SIGKILL, as ``kill -9``) right
@@ -97,7 +100,8 @@ def run_provenance(case: Case, mpi_size: int, t0: float) -> dict:
 def particle_result(case, system, record: Record, freqs, seed, state, t0) -> ParticleResult:
     """The result of a particle run: what ran (N, seed, the integrator used, the case as run)."""
     table = table_as_run(case, "particles", n=system.n, seed=seed, save_every=case.particles.save_every)
-    info = RunInfo.of_case(case, run_provenance(case, system.comm.size, t0), table)
+    info = RunInfo.of_case(case, run_provenance(case, system.comm.size, t0), table,
+                           settings=settings_json(case, "particles"))
     return ParticleResult(info=info, observables=record.observables(freqs), theta=np.array(record.fields),
                           N=system.n, seed=seed, integrator=system.integrator,
                           rng_state=json.dumps(state.rng.bit_generator.state), step=state.step)
@@ -111,26 +115,35 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
     The observables dict has t, F (T, K), risk (T,), moments (T, F),
     moment_freqs, and on rank 0 theta (T, N, d).
     """
-    from .particles import ParticleSystem
-
     n = case.particles.n if n is None else int(n)
     seed = case.particles.seed if seed is None else int(seed)
     if n < 1:
         raise CaseError("particles.n", f"must be >= 1, got {n}")
     if seed < 0:
         raise CaseError("particles.seed", f"must be >= 0, got {seed}")
+    agree(comm, check_particle_budget, case, n, root_only=True)
+    path = particle_path(case, n, seed, out_dir) if write else None
+    with output_lock(path, comm):
+        return _run_particles(case, n, seed, path, resume, comm, progress)
+
+
+def _run_particles(case: Case, n: int, seed: int, path: Path | None, resume: bool, comm: MPI.Comm,
+                   progress: bool) -> tuple[dict, Path | None]:
+    from .particles import ParticleSystem
+
     opts, dyn = case.particles, case.dynamics
     system = ParticleSystem(case.expert.bind(case.data.x), case.data.y, case.data.w, dyn.lr, dyn.tau, n,
                             comm, opts.integrator, scaling=dyn.scaling)
     freqs = moment_freqs(case.d, case.pde.moment_max)
     times = case.save_times(opts.save_every)
-    path = particle_path(case, n, seed, out_dir) if write else None
     t0 = time.perf_counter()
 
     record = Record()
     state = system.initial_state(initial_density(case).sample, seed)
     if resume and path is not None:
-        state = _resume_particles(path, case, system, record, state, n, seed)
+        state, finished = _resume_particles(path, case, system, record, state, n, seed)
+        if finished:  # nothing left to do: the result stays as it is
+            return _particle_observables(record, freqs, comm), path
 
     def save():
         F = system.output(state.theta)
@@ -144,40 +157,44 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
     if not record.t:
         save()
     bar = Progress(dyn.t_end, f"particles N={n} seed={seed}", enabled=progress and comm.rank == 0, start=state.t)
-    for t_save in times:
-        if t_save <= state.t + 1e-12:
-            continue
-        system.advance(state, t_save, opts.dt, on_step=bar.update)
-        save()
-    bar.close()
+    try:
+        for t_save in times:
+            if t_save <= state.t + 1e-12:
+                continue
+            system.advance(state, t_save, opts.dt, on_step=bar.update)
+            save()
+    except NonFiniteError as exc:  # the system kept its last good state: the restart point
+        raise _saved_last_good(exc, state.t > record.t[-1], save, path, comm) from None
+    finally:
+        bar.close()
 
-    obs = record.observables(freqs).as_dict()
-    if comm.rank == 0:
-        obs["theta"] = np.array(record.fields)
+    obs = _particle_observables(record, freqs, comm)
     if path is not None and comm.rank == 0:
         particle_result(case, system, record, freqs, seed, state, t0).to_file(path, complete=True)
         partial_path(path).unlink(missing_ok=True)
     return obs, path
 
 
-def _check_same_case(attrs: dict, case: Case, path: Path) -> None:
-    if attrs.get("case_hash") != case.physics_hash():
-        raise ResultFileError(f"{path}: was written for a different case (expert, data, init or dynamics changed); "
-                              "remove it or run without --resume")
-
-
-def _resume_partial(path: Path, case: Case, comm) -> tuple[dict, dict] | None:
-    """The partial file's tree and attributes (from rank 0, broadcast), or None."""
-    found = None
+def _particle_observables(record: Record, freqs, comm) -> dict:
+    obs = record.observables(freqs).as_dict()
     if comm.rank == 0:
-        part = partial_path(path)
-        if part.is_file():
-            found = read_run(part)
-            _check_same_case(found[1], case, part)
-        elif path.is_file():
-            found = read_run(path)
-            _check_same_case(found[1], case, path)
-    return comm.bcast(found, root=0)
+        obs["theta"] = np.array(record.fields)
+    return obs
+
+
+def _saved_last_good(exc: NonFiniteError, unsaved: bool, save, path, comm) -> NonFiniteError:
+    """Save the last good state (unless saved already) and say where it is.
+    Every rank gets here (the failure was agreed on), so the error is collective."""
+    if unsaved:
+        save()
+    where = f"; last good state saved in {partial_path(path)}" if path is not None else ""
+    return collective(type(exc)(f"{exc}{where}"), comm)
+
+
+def _resume_partial(path: Path, case: Case, comm, kind: str = "pde") -> tuple[dict, dict] | None:
+    """The partial (or finished) file's tree and attributes, checked on rank 0
+    (:func:`mfpde.guards.read_resume_file`) and broadcast, or None."""
+    return agree(comm, read_resume_file, path, case, kind, root_only=True)
 
 
 def _restore_record(record: Record, obs: dict, fields, extra_keys=()) -> None:
@@ -187,13 +204,15 @@ def _restore_record(record: Record, obs: dict, fields, extra_keys=()) -> None:
 
 
 def _resume_particles(path, case, system, record, state, n, seed):
-    found = _resume_partial(path, case, system.comm)
+    """(the restored state, whether the run was finished already)."""
+    found = _resume_partial(path, case, system.comm, "particles")
     if found is None:
-        return state
-    tree, _ = found
+        return state, False
+    tree, attrs = found
     p = tree["particles"]
     if int(p["N"]) != n or int(p["seed"]) != seed:
-        raise ResultFileError(f"{path}: holds N={p['N']}, seed={p['seed']}, not N={n}, seed={seed}")
+        raise collective(ResultFileError(f"{path}: holds N={p['N']}, seed={p['seed']}, not N={n}, seed={seed}"),
+                         system.comm)
     theta = p["theta"]
     _restore_record(record, tree["observables"], list(theta) if system.comm.rank == 0 else None)
     system.set_origin(system.scatter(theta[0] if system.comm.rank == 0 else None))  # ntk: f_N centred at t = 0
@@ -201,7 +220,7 @@ def _resume_particles(path, case, system, record, state, n, seed):
     state.t = float(tree["observables"]["t"][-1])
     state.step = int(p["step"])
     state.rng.bit_generator.state = json.loads(p["rng_state"])
-    return state
+    return state, bool(attrs.get("complete"))
 
 
 # ------------------------------------------------------------------ PDE
@@ -212,10 +231,12 @@ def pde_path(case: Case, out_dir=None) -> Path:
 
 
 def check_pde_case(case: Case) -> None:
-    """What only the PDE needs: mean-field scaling, d <= 3, and a mesh file of the torus of the expert's dimension."""
+    """What only the PDE needs: mean-field scaling, d <= 3, PETSc options PETSc has, and a mesh file
+    of the torus of the expert's dimension."""
     if case.dynamics.scaling != "mean-field":
         raise CaseError("dynamics.scaling", f"the PDE is the mean-field limit; scaling = {case.dynamics.scaling!r} "
                         "is for particles (its limit is in `mfpde regimes`)")
+    check_petsc_options(case.pde.petsc_options)
     if case.d > 3:
         raise CaseError("expert", f"the parameter torus has d = {case.d}; the PDE solver supports d = 1, 2, 3 "
                         "(d > 3 is for particles only: use `mfpde particles`)")
@@ -248,7 +269,7 @@ def pde_result(case, solver, record: Record, freqs, cellwise, t0, comm, steps) -
     """The result of a PDE run: the solver's mesh (cells per direction, or the mesh file), cell and degree."""
     n = solver.torus.n
     table = table_as_run(case, "pde", n=n)
-    info = RunInfo.of_case(case, run_provenance(case, comm.size, t0), table)
+    info = RunInfo.of_case(case, run_provenance(case, comm.size, t0), table, settings=settings_json(case, "pde"))
     return PDEResult(info=info, observables=record.observables(freqs), cell_type=str(cellwise["cell_type"]),
                      degree=int(cellwise["degree"]), vertices=cellwise["vertices"], density=np.array(record.fields),
                      reference_points=cellwise["reference_points"], n=n,
@@ -259,10 +280,18 @@ def pde_result(case, solver, record: Record, freqs, cellwise, t0, comm, steps) -
 def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = True,
             comm: MPI.Comm = MPI.COMM_WORLD, progress: bool = True, companion: bool = True) -> tuple[dict, Path | None]:
     """Solve the mean-field PDE; returns (observables dict, path written or None)."""
+    agree(comm, check_pde_case, case, root_only=True)
+    agree(comm, check_pde_budget, case, root_only=True)
+    path = pde_path(case, out_dir) if write else None
+    with output_lock(path, comm):
+        return _run_pde(case, path, resume, comm, progress, companion)
+
+
+def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progress: bool,
+             companion: bool) -> tuple[dict, Path | None]:
     solver = build_pde_solver(case, comm)
     freqs = moment_freqs(case.d, case.pde.moment_max)
     times = case.save_times(case.pde.save_every)
-    path = pde_path(case, out_dir) if write else None
     t0 = time.perf_counter()
     record = Record()
     steps = 0
@@ -271,12 +300,15 @@ def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = Tru
     if resume and path is not None:
         found = _resume_partial(path, case, comm)
         if found is not None:
-            tree, _ = found
+            tree, attrs = found
+            if attrs.get("complete"):  # nothing left to do: the result stays as it is
+                return tree["observables"], path
             dens = tree["pde"]["density"] if comm.rank == 0 else None
             _restore_record(record, tree["observables"], list(dens) if comm.rank == 0 else None,
                             extra_keys=("mass", "min_rho"))
             solver.set_cellwise(dens[-1] if comm.rank == 0 else None, float(tree["observables"]["t"][-1]))
             steps = int(tree["pde"]["steps"])
+            cellwise = solver.gather_cellwise()
 
     def save():
         nonlocal cellwise
@@ -307,11 +339,8 @@ def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = Tru
                 continue
             solver.advance(t_save, callback=on_step)
             save()
-    except NonFiniteError as exc:
-        # the solver kept its last finite state; save it as the restart point
-        save()
-        where = f"; last good state saved in {partial_path(path)}" if path is not None else ""
-        raise NonFiniteError(f"{exc}{where}") from None
+    except NonFiniteError as exc:  # the solver kept its last finite state: the restart point
+        raise _saved_last_good(exc, solver.t > record.t[-1], save, path, comm) from None
     finally:
         bar.close()
 

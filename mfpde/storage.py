@@ -35,7 +35,7 @@ def atomic_h5(path: str | Path) -> Iterator[h5py.File]:
     """Open ``path.tmp`` for writing; on success fsync and rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: two runs never share it
     try:
         with h5py.File(tmp, "w") as f:
             yield f

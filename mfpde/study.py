@@ -11,6 +11,11 @@ bounds control) and at ``t_end``; the slopes are set beside the theory
 Under ``mpirun -n P`` the PDE runs on all P ranks and the (N, seed) particle
 runs are dealt round-robin to the ranks (each one on a single rank, largest
 first), so the study scales with P.
+
+Each particle run is written to its own file in the output directory as it
+goes, so ``resume=True`` (``mfpde study --resume``) reuses the PDE file and
+every finished particle file that match the case and continues the one that
+was running: a ``kill -9`` loses at most the saves since the last one.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import numpy as np
 from mpi4py import MPI
 
 from .case import Case
+from .errors import CaseError
+from .guards import agree, check_particle_budget
+from .lock import output_lock
 from .metrics import METRIC_NAMES, fit_rate, mean_ci, theory_slope
 from .progress import Progress
 from .results import Fit, PDEResult, RunInfo, StudyResult
@@ -48,7 +56,7 @@ def _fits(N, errors: np.ndarray, d: int) -> dict:
 
 
 def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm = MPI.COMM_WORLD,
-              progress: bool = True, plots: bool = True, wasserstein: str = "ends") -> dict:
+              progress: bool = True, plots: bool = True, wasserstein: str = "ends", resume: bool = False) -> dict:
     """Run the whole study; rank 0 writes ``NAME.study.h5`` and the report.
 
     ``fits`` maps each metric name to its :class:`mfpde.results.Fit`;
@@ -62,12 +70,23 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
     t0 = time.perf_counter()
     ns = sorted(set(ns or case.study.n))
     n_seeds = int(n_seeds or case.study.seeds)
-    seeds = list(range(n_seeds))
+    if len(ns) < 2:
+        raise CaseError("study.n", f"needs at least two distinct values to fit a rate, got {ns}")
+    if n_seeds < 2:
+        raise CaseError("study.seeds", f"needs at least 2 seeds for a confidence interval, got {n_seeds}")
     out = Path(out_dir if out_dir is not None else case.output_dir)
+    with output_lock(study_path(case, out), comm):  # one study per output name at a time
+        return _run_study(case, ns, n_seeds, out, comm, progress, plots, wasserstein, resume, t0)
+
+
+def _run_study(case: Case, ns: list, n_seeds: int, out: Path, comm: MPI.Comm, progress: bool, plots: bool,
+               wasserstein: str, resume: bool, t0: float) -> dict:
+    seeds = list(range(n_seeds))
 
     # 1. the PDE, once, on all ranks (the particles save at the PDE's times)
     case.particles.save_every = case.pde.save_every
-    _, pde_file = run_pde(case, out_dir=out, comm=comm, progress=progress)
+    agree(comm, check_particle_budget, case, max(ns), root_only=True)
+    _, pde_file = run_pde(case, out_dir=out, comm=comm, progress=progress, resume=resume)
     pde = None
     if comm.rank == 0:
         pde = PDEResult.from_file(pde_file)
@@ -83,7 +102,7 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
     results = {}
     example = None
     for n, s in mine:
-        obs, _ = run_particles(case, n, s, write=False, comm=MPI.COMM_SELF, progress=False)
+        obs, _ = run_particles(case, n, s, out_dir=out, resume=resume, comm=MPI.COMM_SELF, progress=False)
         m = _metrics_of(pde, obs, w_times, WASSERSTEIN_GRID.get(case.d))
         results[(n, s)] = (m, obs["risk"])
         if s == 0 and n == max(ns):
