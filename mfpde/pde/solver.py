@@ -54,7 +54,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import fem  # noqa: F401, I001  (the DOLFINx provider, imported before dolfinx / petsc4py)
+from .. import fem  # noqa: F401, I001  (the DOLFINx provider, imported before dolfinx / petsc4py)
 import basix
 import dolfinx
 import dolfinx.fem
@@ -64,10 +64,10 @@ import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from .errors import CaseError, NonFiniteError
-from .flow import ExpertAt
-from .metrics import moment_freqs
-from .torus import TorusMesh, check_dimension, load_torus_mesh, torus_mesh  # noqa: F401
+from ..errors import CaseError, NonFiniteError
+from ..flow import ExpertAt
+from ..metrics import moment_freqs
+from ..torus import TorusMesh, check_dimension, load_torus_mesh, torus_mesh  # noqa: F401
 
 __all__ = ["MeanFieldSolver", "TorusMesh", "torus_mesh", "load_torus_mesh"]
 
