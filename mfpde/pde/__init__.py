@@ -14,10 +14,21 @@ One module per piece:
 * :mod:`.diffusion`: the SIPG diffusion operator and its implicit solves;
 * :mod:`.stepping`: the Runge-Kutta schemes;
 * :mod:`.observables`: F, risk, moments, dissipation, mass, min_rho;
-* :mod:`.solver`: :class:`MeanFieldSolver`, which puts them together.
+* :mod:`.solver`: :class:`MeanFieldSolver`, which puts them together;
+* :mod:`.defaults`: the default ``[pde]`` discretization per dimension.
 """
 
-from ..torus import TorusMesh, load_torus_mesh, torus_mesh
-from .solver import MeanFieldSolver
-
 __all__ = ["MeanFieldSolver", "TorusMesh", "torus_mesh", "load_torus_mesh"]
+
+
+def __getattr__(name):
+    """Lazy: ``mfpde.pde.defaults`` (read by the case loader) must not import DOLFINx."""
+    if name == "MeanFieldSolver":
+        from .solver import MeanFieldSolver
+
+        return MeanFieldSolver
+    if name in ("TorusMesh", "torus_mesh", "load_torus_mesh"):
+        from .. import torus
+
+        return getattr(torus, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
