@@ -340,6 +340,21 @@ def test_noisy_sharp_start_keeps_mass_and_positivity():
     assert s.rejected_steps == 0
 
 
+def _array_bytes(*objects) -> int:
+    return sum(v.nbytes for o in objects for v in vars(o).values() if isinstance(v, np.ndarray))
+
+
+def test_stored_arrays_per_dof_in_3d():
+    """Memory: the numpy arrays the solver keeps (B, G, quadrature, mass data, state) per degree of
+    freedom, 3-d DG1 on tetrahedra with K = 8 data points.  Measured 299 B/dof (the removed complex
+    moment table alone was 16 * 62 = 992 B/dof); peak RSS of a whole run is reported in docs/pde.md."""
+    expert_at, y, w = cos_problem(3)
+    s = MeanFieldSolver(torus_mesh(COMM, 3, 6), expert_at, y, w, smooth_rho0, lr=1.0)
+    c = s.cells
+    per_dof = _array_bytes(s, c, c.quad, s.obs, s.transport, s.limiter) / s.num_dofs
+    assert per_dof < 400, per_dof
+
+
 def test_d_above_three_refused_and_bad_options():
     expert_at, y, w = cos_problem(2)
     m = torus_mesh(COMM, 2, 4)

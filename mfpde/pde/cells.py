@@ -90,8 +90,8 @@ class CellQuadrature:
         N, dN = tab[0, :, :, 0], tab[1:, :, :, 0]
         self.points = np.einsum("qa,cai->cqi", N, X)  # (C, nq, d)
         J = np.einsum("cai,jqa->cqij", X, dN)  # (C, nq, d, d)
-        self.detJ = np.abs(np.linalg.det(J)) if X.shape[0] else np.zeros((0, len(qw)))
-        self.wdet = qw[None, :] * self.detJ  # (C, nq)
+        self.weights = np.asarray(qw, dtype=np.float64)
+        self.wdet = qw[None, :] * (np.abs(np.linalg.det(J)) if X.shape[0] else np.zeros((0, len(qw))))  # (C, nq)
         self.phi = basis.tabulate(0, qp)[0, :, :, 0]  # (nq, n)
 
 
@@ -131,7 +131,7 @@ class CellData:
         phi = self.basis.tabulate(0, qp)[0, :, :, 0]
         self.Mref = np.einsum("q,qi,qj->ij", qw, phi, phi)
         self.Mref_inv = np.linalg.inv(self.Mref)
-        det = q.detJ
+        det = q.wdet / q.weights[None, :]  # |det J| at the quadrature points
         self.det = det.mean(axis=1) if det.size else np.zeros(0)
         spread = np.abs(det - self.det[:, None]).max(axis=1) if det.size else np.zeros(0)
         self.curved = np.nonzero(spread > 1e-12 * self.det)[0]

@@ -137,7 +137,7 @@ class MeanFieldSolver:
 
         self.freqs = moment_freqs(self.d) if freqs is None else np.asarray(freqs, dtype=np.int64).reshape(-1, self.d)
         self.obs = Observables(cells, expert_at, self.K, self.freqs)
-        self.transport = TransportOperator(cells, expert_at, velocity)
+        self.transport = TransportOperator(cells, expert_at, self.K, velocity)
         self.limiter = PositivityLimiter(cells)
         self.diffusion = Diffusion(cells, petsc_options) if self.tau > 0 else None
         self._diss_form = dolfinx.fem.form(ufl.inner(self.transport.vel, self.transport.vel) * self.function * ufl.dx)

@@ -27,12 +27,13 @@ import ufl
 from mpi4py import MPI
 
 from .cells import CellData, transport_quadrature_degree
+from .observables import expert_in_blocks
 
 
 class TransportOperator:
     """``M^{-1}`` times the upwind transport residual, for the velocity ``G c`` (or a prescribed one)."""
 
-    def __init__(self, cells: CellData, expert_at, velocity=None):
+    def __init__(self, cells: CellData, expert_at, K: int, velocity=None):
         msh, d, p = cells.msh, cells.d, cells.degree
         self.cells = cells
         self.W = W = dolfinx.fem.functionspace(msh, ("Lagrange", p + 1, (d,)))
@@ -44,9 +45,7 @@ class TransportOperator:
             self.G = None
             self.grad_sq_max = None
         else:
-            _, grad = expert_at(coords)
-            K = np.shape(grad)[0]
-            grad = np.asarray(grad, dtype=np.float64).reshape(K, len(coords), d)
+            grad = expert_in_blocks(expert_at, np.ascontiguousarray(coords), K, True)
             self.G = np.ascontiguousarray(grad.transpose(1, 2, 0).reshape(-1, K))
             gsq = np.ascontiguousarray((grad * grad).sum(axis=2).max(axis=1) if grad.shape[1] else np.zeros(K))
             cells.comm.Allreduce(MPI.IN_PLACE, gsq, op=MPI.MAX)
