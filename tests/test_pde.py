@@ -326,6 +326,22 @@ def test_noisy_stationary_state_is_the_closed_form_gibbs_fixed_point():
     assert s.diffusion.factorizations <= 8, s.diffusion.factorizations
 
 
+def test_gibbs_case_file_at_default_settings():
+    """cases/gibbs-1d.toml (the QNN circuit RY(x) RY(theta), observable Z) with the default [pde]
+    settings (DG3, 16 intervals, ars443) reaches the closed-form fixed point to <= 1e-6.
+    Measured F(x_1) - m = 2.1e-9, F(x_2) = 4.9e-9."""
+    from pathlib import Path
+
+    from mfpde.case import load_case
+    from mfpde.runs import build_pde_solver
+
+    case = load_case(Path(__file__).resolve().parents[1] / "cases" / "gibbs-1d.toml")
+    s = build_pde_solver(case, COMM)
+    s.advance(case.dynamics.t_end)
+    F = s.observables()["F"]
+    assert abs(F[0] - gibbs_m()) < 2e-8 and abs(F[1]) < 2e-8, F
+
+
 def test_noisy_sharp_start_keeps_mass_and_positivity():
     """von Mises kappa = 200 start, tau = 0.01, n = 16 (the Strang/SDIRK2 solver drifted by 3.3e-4 here):
     every step mass to 1e-12 and min_rho >= 0.  Measured drift 3e-15; the negative cell means the SIPG

@@ -16,8 +16,9 @@ the scheme's SSP coefficient (1 for ssprk3 and ars443, 6 for ssprk104) and
 ``h_min = min d |K| / |dK|``; for ``p = 1`` and ssprk3 this is ``cfl h_min /
 max|v|``.  As the velocity vanishes near a stationary state this step would
 grow without bound while the residuals still evolve (``dr/dt = -lr Theta W
-r``), so ``dt`` is also capped by ``2 C_ssp cfl / (lr sum_k w_k max|grad
-phi_k|^2)``.
+r``), so ``dt`` is also capped by ``2 cfl / (lr sum_k w_k max|grad phi_k|^2)``
+(an accuracy bound on the residual dynamics, ``lr |Theta W| dt <= 1/2`` at
+the default ``cfl = 1/4``).
 
 Initial density: L2 projection of ``rho0`` onto DG(p), using
 ``rho0.cell_quadrature`` when the density offers it (exact for piecewise
@@ -254,8 +255,8 @@ class MeanFieldSolver:
         gsq = self.transport.grad_sq_max
         if gsq is not None and self.lr:
             # the residuals relax as dr/dt = -lr Theta W r, |Theta W| <= sum_k w_k max|grad phi_k|^2:
-            # a forward-Euler stage of the default cfl = 1/4 keeps dt_FE lr |Theta W| <= 1/2
-            dt = min(dt, c_ssp * 2.0 * self.cfl / (abs(self.lr) * float(np.sum(self.w * gsq))))
+            # resolve that rate (default cfl = 1/4: dt lr |Theta W| <= 1/2) whatever the SSP coefficient
+            dt = min(dt, 2.0 * self.cfl / (abs(self.lr) * float(np.sum(self.w * gsq))))
         return dt
 
     def step(self, dt_max: float = math.inf) -> float:
