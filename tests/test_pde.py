@@ -434,6 +434,18 @@ def test_cellwise_gather_evaluate_and_restart():
         assert s2.t == ref["t"] and np.array_equal(o["F"], ref["F"])
 
 
+@pytest.mark.parametrize("d,cell,degree,n", [(2, "box", 6, 4), (3, "box", 4, 3), (2, "simplex", 4, 4), (3, "simplex", 4, 3)])
+def test_cellwise_evaluation_at_high_degree(d, cell, degree, n):
+    """mfpde.fields (numpy only) reproduces the solver's field at its quadrature points at high degree:
+    measured relative error <= 8e-14 (with monomials it was 7e-10 for DG6 quadrilaterals)."""
+    s = MeanFieldSolver(torus_mesh(COMM, d, n, cell), None, [0.0], [1.0], smooth_rho0, lr=1.0, degree=degree,
+                        velocity=constant_velocity(np.ones(d)), normalize=False)
+    cw = s.gather_cellwise()
+    pts = s.cells.quad.points.reshape(-1, d)[::5]
+    ref = s.cells.values_at_quadrature(s.U).reshape(-1)[::5]
+    assert np.abs(evaluate_cellwise(cw, pts) - ref).max() < 1e-12 * np.abs(ref).max()
+
+
 @pytest.mark.mpi
 def test_two_ranks_agree_with_one(request):
     """tests/mpi/pde_ranks.py under mpirun -n 2: meshes, observables 1 vs 2 ranks to 1e-10
