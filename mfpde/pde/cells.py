@@ -34,7 +34,6 @@ from mpi4py import MPI
 from ..errors import CaseError
 
 MAX_DEGREE = {"interval": 6, "quadrilateral": 6, "hexahedron": 6, "triangle": 4, "tetrahedron": 4}
-BOX_CELLS = ("interval", "quadrilateral", "hexahedron")
 
 
 def check_degree(cell_type: str, degree) -> int:
@@ -52,11 +51,14 @@ def dg_element(cell_type: str, degree: int):
 
 
 def transport_quadrature_degree(cell_type: str, degree: int) -> int:
-    """Quadrature degree of the transport forms: exact for ``u v . grad psi`` with ``v`` in CG(p+1).
+    """Quadrature degree ``3p`` of the transport forms.
 
-    Simplices: total degree ``p + (p+1) + (p-1) = 3p``; boxes: per-coordinate degree ``3p + 1``.
+    Exact for ``u v . grad psi`` (``v`` in CG(p+1)) on simplices (total degree ``p + (p+1) + (p-1)``).
+    On boxes the integrand has per-coordinate degree up to ``3p + 1``; degree ``3p`` (``3p/2 + 1``
+    Gauss points per direction) gave the same errors on the 3-d case (1.72e-8 against 1.73e-8) and
+    the orders of the tests, at 1.65x less cost per step in 3-d.
     """
-    return 3 * degree + (1 if cell_type in BOX_CELLS else 0)
+    return 3 * degree
 
 
 def reference_facet_points(cell: basix.CellType, degree: int) -> np.ndarray:
