@@ -112,12 +112,16 @@ def test_bump_crosses_the_seam_and_returns_positive_and_conservative():
     assert s.rejected_steps == 0
 
 
-POSITIVITY_CASES = [("box", p) for p in range(1, 7)] + [("simplex", p) for p in range(1, 5)]
+POSITIVITY_CASES = [("box", p) for p in range(1, 7)] + [("simplex", p) for p in range(1, 5)]  # d = 2
+POSITIVITY_CASES_1D_3D = ([(1, "box", p, 8) for p in range(1, 7)] + [(3, "simplex", p, 4) for p in range(1, 5)]
+                          + [(3, "box", p, 4) for p in range(1, 5)] + [(3, "box", p, 3) for p in (5, 6)])
 
 
-def _bump_run(cell, degree, limiter=True, steps=12):
-    """12 steps of the bump through the seam; min over steps of (min_rho, -mass drift)."""
-    s = transport_solver(8, bump([6.0, 0.2], 1.2), [1.0, 0.5], cell, degree)
+def _bump_run(cell, degree, limiter=True, steps=12, d=2, n=8):
+    """Steps of the bump through the seam; (min over steps of min_rho, max relative mass drift)."""
+    center, a = [6.0, 0.2, 3.0][:d], [1.0, 0.5, -0.7][:d]
+    s = MeanFieldSolver(torus_mesh(COMM, d, n, cell), None, [0.0], [1.0], bump(center, 1.2), lr=1.0,
+                        degree=degree, velocity=constant_velocity(a), normalize=False)
     s.limiter.enabled = limiter
     m0 = s.observables()["mass"]
     mins, drift = [], []
@@ -135,6 +139,16 @@ def test_mass_and_positivity_at_the_quadrature_points_every_degree(cell, degree)
     points, nodes), for every degree and cell type, and mass is kept to 1e-12."""
     mn, drift = _bump_run(cell, degree)
     assert mn >= 0.0 and drift < 1e-12, (mn, drift)
+
+
+@pytest.mark.parametrize("d,cell,degree,n", POSITIVITY_CASES_1D_3D)
+def test_mass_and_positivity_in_1d_and_3d_every_degree(d, cell, degree, n):
+    """Same on intervals (p = 1..6), tetrahedra (1..4) and hexahedra (1..6), 4 steps; the identity
+    limiter goes negative on each of these runs (checked in the same test)."""
+    mn, drift = _bump_run(cell, degree, steps=4, d=d, n=n)
+    assert mn >= 0.0 and drift < 1e-12, (mn, drift)
+    mn_off, _ = _bump_run(cell, degree, limiter=False, steps=1, d=d, n=n)
+    assert mn_off < 0.0, mn_off
 
 
 @pytest.mark.parametrize("cell,degree", POSITIVITY_CASES)

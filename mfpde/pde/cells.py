@@ -50,6 +50,11 @@ def dg_element(cell_type: str, degree: int):
                              discontinuous=True)
 
 
+# FFCx clamps basis tables to -1, 0, 1 within rtol 1e-6 / atol 1e-9 by default, which breaks the
+# partition of unity (hence mass conservation, ~1e-9 per step on DG3 tetrahedra): keep the tables exact
+EXACT_TABLES = {"table_rtol": 1e-15, "table_atol": 1e-15}
+
+
 def transport_quadrature_degree(cell_type: str, degree: int) -> int:
     """Quadrature degree ``3p`` of the transport forms.
 

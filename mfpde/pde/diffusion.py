@@ -31,7 +31,7 @@ import ufl
 from petsc4py import PETSc
 
 from ..errors import NonFiniteError
-from .cells import CellData
+from .cells import EXACT_TABLES, CellData
 
 _SOLVER_COUNT = itertools.count()
 DEFAULT_OPTIONS = {"ksp_type": "preonly", "pc_type": "cholesky", "pc_factor_mat_solver_type": "mumps"}
@@ -55,11 +55,12 @@ class Diffusion:
             - ufl.inner(ufl.jump(uu, nrm), ufl.avg(ufl.grad(psi))) * ufl.dS
             + alpha / h_avg * ufl.inner(ufl.jump(uu, nrm), ufl.jump(psi, nrm)) * ufl.dS
         )
-        self.A = dolfinx.fem.petsc.assemble_matrix(dolfinx.fem.form(a))
+        self.A = dolfinx.fem.petsc.assemble_matrix(dolfinx.fem.form(a, form_compiler_options=EXACT_TABLES))
         self.A.assemble()
         # the same quadrature as the numpy mass (cells.quad), so both masses agree on any cell
         md = {"quadrature_degree": 2 * p + 3}
-        self.M = dolfinx.fem.petsc.assemble_matrix(dolfinx.fem.form(uu * psi * ufl.dx(metadata=md)))
+        self.M = dolfinx.fem.petsc.assemble_matrix(dolfinx.fem.form(uu * psi * ufl.dx(metadata=md),
+                                                                    form_compiler_options=EXACT_TABLES))
         self.M.assemble()
         self.options = dict(DEFAULT_OPTIONS)
         self.options.update(options or {})

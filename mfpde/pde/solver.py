@@ -212,23 +212,28 @@ class MeanFieldSolver:
             self._stop_if_not_finite(U)
         if mmin < -1e-12 * self._scale:
             return None
-        return self.limiter(U)
+        return self.limiter(self._remove_negative_means(U) if mmin < 0 else U)
 
     def implicit_stage(self, U: np.ndarray, mass0: float) -> np.ndarray:
         """Round-off mass shift, removal of negative cell means (mass-conserving), limiter."""
         self._stop_if_not_finite(U)
+        U = U - (self.cells.mass(U) - mass0) / self.volume
+        return self.limiter(self._remove_negative_means(U))
+
+    def _remove_negative_means(self, U: np.ndarray) -> np.ndarray:
+        """Cells with a negative mean set to 0, the others scaled by one factor: mass and positivity kept."""
         c = self.cells
-        U = U - (c.mass(U) - mass0) / self.volume
         means = c.means(U)
         neg = means < 0
-        if self.comm.allreduce(bool(neg.any()), op=MPI.LOR):
-            self.mean_fixes += 1
-            cell_mass = means * c.cellvol
-            taken = self._sum(float(-cell_mass[neg].sum()))
-            positive = self._sum(float(cell_mass[~neg].sum()))
-            U = U * (1.0 - taken / positive)
-            U[neg] = 0.0
-        return self.limiter(U)
+        if not self.comm.allreduce(bool(neg.any()), op=MPI.LOR):
+            return U
+        self.mean_fixes += 1
+        cell_mass = means * c.cellvol
+        taken = self._sum(float(-cell_mass[neg].sum()))
+        positive = self._sum(float(cell_mass[~neg].sum()))
+        U = U * (1.0 - taken / positive)
+        U[neg] = 0.0
+        return U
 
     @property
     def volume(self) -> float:

@@ -7,8 +7,10 @@ of forward-Euler steps followed by the positivity limiter:
 * ``ssprk104``: SSP-RK(10,4) of Ketcheson (2008, low-storage form), SSP
   coefficient 6 (each stage a forward-Euler step of ``dt/6``), order 4.
 
-A stage whose cell means are not all >= 0 is rejected and the step retried
-with half the time step (never silently: ``rejected_steps`` counts them).
+A stage with a cell mean below ``-1e-12 max|U|`` is rejected and the step
+retried with half the time step (never silently: ``rejected_steps`` counts
+them); smaller negative means (round-off) are removed as in the IMEX stages
+below, so that the limiter never changes the mass.
 
 IMEX (``tau > 0``): ``ars443``, the L-stable ARS(4,4,3) scheme of Ascher,
 Ruuth and Spiteri (1997), order 3, transport explicit, diffusion implicit,

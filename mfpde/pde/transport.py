@@ -26,7 +26,7 @@ import dolfinx.la
 import ufl
 from mpi4py import MPI
 
-from .cells import CellData, transport_quadrature_degree
+from .cells import EXACT_TABLES, CellData, transport_quadrature_degree
 from .observables import expert_in_blocks
 
 
@@ -61,7 +61,7 @@ class TransportOperator:
         md = {"quadrature_degree": transport_quadrature_degree(cells.cell_type, p)}
         L = (ufl.inner(u * vel, ufl.grad(psi)) * ufl.dx(metadata=md)
              - (un("+") * u("+") - un("-") * u("-")) * ufl.jump(psi) * ufl.dS(metadata=md))
-        self._L = dolfinx.fem.form(L)
+        self._L = dolfinx.fem.form(L, form_compiler_options=EXACT_TABLES)
         self._b = dolfinx.la.vector(cells.V.dofmap.index_map, cells.V.dofmap.index_map_bs)
 
     def set_coefficients(self, c: np.ndarray) -> None:
