@@ -181,21 +181,27 @@ class PDEOptions:
     moment_max: int = 2
     petsc_options: dict = field(default_factory=dict)
     grading: float = 1.0
+    time_scheme: str = "auto"
 
     @classmethod
-    def parse(cls, t: dict, base_dir: Path) -> "PDEOptions":
+    def parse(cls, t: dict, base_dir: Path, d: int | None = None) -> "PDEOptions":
         _check_keys(t, {"n", "degree", "cell", "cfl", "save_every", "mesh", "moment_max",
-                        "petsc_options", "grading"}, "pde")
-        o = cls()
+                        "petsc_options", "grading", "time_scheme"}, "pde")
+        from .pde.defaults import default_discretization
+
+        o = cls(**default_discretization(d))
         o.grading = _mesh_grading(t)
         if "n" in t:
             o.n = _integer(t["n"], "pde.n", minimum=PDE_MIN_N)
         if "degree" in t:
             o.degree = _integer(t["degree"], "pde.degree", minimum=1)
-            if o.degree > 2:
-                raise CaseError("pde.degree", f"supported degrees are 1 and 2, got {o.degree}")
         if "cell" in t:
             o.cell = _choice(t["cell"], "pde.cell", ("simplex", "box"))
+        top = 4 if o.cell == "simplex" and (d or 1) > 1 else 6
+        if o.degree > top:
+            raise CaseError("pde.degree", f"supported degrees on {o.cell} cells are 1..{top}, got {o.degree}")
+        if "time_scheme" in t:
+            o.time_scheme = _choice(t["time_scheme"], "pde.time_scheme", ("auto", "ssprk3", "ssprk104", "ars443"))
         if "cfl" in t:
             o.cfl = _number(t["cfl"], "pde.cfl", positive=True)
             if o.cfl > 1:
@@ -404,7 +410,7 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
         data=data,
         init=InitSpec.parse(section("init"), expert.d),
         dynamics=Dynamics.parse(section("dynamics") or _missing("dynamics")),
-        pde=PDEOptions.parse(section("pde"), base_dir),
+        pde=PDEOptions.parse(section("pde"), base_dir, expert.d),
         particles=(particles := ParticleOptions.parse(section("particles"))),
         study=StudyOptions.parse(section("study"), particles.seeds),
         output_dir=out_dir,

@@ -15,7 +15,8 @@ A *cellwise* field is the dict of :meth:`mfpde.pde.MeanFieldSolver.gather_cellwi
 * ``period`` (default ``2 pi``).
 
 The basis is rebuilt from the nodes: the Lagrange basis of ``P_p`` (simplices)
-or ``Q_p`` (boxes) dual to point evaluation at ``reference_points``.  The map
+or ``Q_p`` (boxes) dual to point evaluation at ``reference_points`` (through
+products of Legendre polynomials, well conditioned up to degree 6).  The map
 reference -> cell is affine for simplices and multilinear for boxes (inverted
 by Newton's method, exact in one step for parallelograms).
 """
@@ -39,8 +40,12 @@ def _exponents(cell_type: str, p: int) -> np.ndarray:
 
 
 def _monomials(xi: np.ndarray, exps: np.ndarray) -> np.ndarray:
-    """(P, d) reference points -> (P, n_monomials)."""
-    return np.prod(xi[:, None, :] ** exps[None, :, :], axis=2)
+    """(P, d) reference points -> (P, n_monomials): products of shifted Legendre polynomials
+    ``prod_i P_{e_i}(2 xi_i - 1)`` (same span as the monomials, well conditioned up to degree 6)."""
+    top = int(exps.max(initial=0))
+    leg = np.stack([np.polynomial.legendre.legval(2.0 * xi - 1.0, np.eye(top + 1)[e]) for e in range(top + 1)])
+    # leg[e, P, d] = P_e(2 xi - 1); pick the degree of each coordinate
+    return np.prod(np.stack([leg[exps[:, i], :, i] for i in range(xi.shape[1])], axis=2), axis=2).T
 
 
 def _basis_coefficients(cf: dict) -> tuple[np.ndarray, np.ndarray]:

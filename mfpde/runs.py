@@ -262,7 +262,7 @@ def build_pde_solver(case: Case, comm: MPI.Comm = MPI.COMM_WORLD):
     return MeanFieldSolver(mesh, case.expert.bind(case.data.x), case.data.y, case.data.w,
                            initial_density(case), case.dynamics.lr, case.dynamics.tau, degree=o.degree,
                            cfl=o.cfl, freqs=moment_freqs(case.d, o.moment_max),
-                           petsc_options=o.petsc_options)
+                           petsc_options=o.petsc_options, time_scheme=o.time_scheme)
 
 
 def pde_result(case, solver, record: Record, freqs, cellwise, t0, comm, steps) -> PDEResult:

@@ -51,9 +51,10 @@ def run(c, d, n, cell, steps, tau=0.0, degree=1):
     return s, s.observables(), np.array(mass)
 
 
-# 2. parallel == serial in the observables, d = 1, 2, 3 (+ tau > 0 and degree 2 in d = 2)
+# 2. parallel == serial in the observables, d = 1, 2, 3, degrees up to 6, tau > 0 (IMEX)
 for d, n, cell, tau, degree in ((1, 32, "simplex", 0.0, 1), (2, 12, "simplex", 0.0, 1), (2, 8, "box", 0.05, 2),
-                                (3, 5, "simplex", 0.0, 1)):
+                                (3, 5, "simplex", 0.0, 1), (2, 6, "box", 0.0, 6), (2, 6, "simplex", 0.05, 4),
+                                (3, 3, "box", 0.0, 4)):
     par, op, mass = run(comm, d, n, cell, 4, tau, degree)
     cw_par = par.gather_cellwise()
     if rank == 0:
