@@ -32,7 +32,8 @@ def refused(tmp_path, capsys, table, *argv, command="pde", key: str):
 @pytest.mark.parametrize("change, argv, key", [
     ({}, ["--n", 7], "pde.n"),
     ({"pde": {"degree": 2}}, [], "pde.degree"),
-    ({"pde": {"cell": "box"}}, [], "pde.cell"),
+    ({"pde": {"cell": "simplex"}}, [], "pde.cell"),  # the default cell is "box"
+    ({"pde": {"time_scheme": "ssprk3"}}, [], "pde.time_scheme"),
     ({"pde": {"cfl": 0.1}}, [], "pde.cfl"),
     ({"pde": {"save_every": 0.05}}, [], "pde.save_every"),
 ])
