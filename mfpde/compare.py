@@ -80,6 +80,23 @@ class PDESolution:
         return j
 
 
+def reference_from_tree(tree: dict, attrs: dict):
+    """The reference of a comparison: a PDE run, or a limit run (:class:`mfpde.limit.LimitSolution`,
+    DESIGN 10.2) with the same interface (t, F, risk, moments, freqs, atoms, index_of)."""
+    if attrs.get("kind") == "limit":
+        from .limit import LimitSolution
+
+        return LimitSolution.from_tree(tree, attrs)
+    return PDESolution.from_tree(tree, attrs)
+
+
+def load_reference(path):
+    tree, attrs = read_run(path)
+    if attrs.get("kind") not in ("pde", "limit"):
+        raise ResultFileError(f"{path}: not a PDE or limit result (kind = {attrs.get('kind')!r})")
+    return reference_from_tree(tree, attrs)
+
+
 def common_times(t_a: np.ndarray, t_b: np.ndarray) -> list[tuple[int, int]]:
     """Index pairs of the saved times the two runs share (to 1e-9)."""
     pairs = []
@@ -115,11 +132,12 @@ def particle_metrics(pde: PDESolution, t, F, risk, moments, theta, *,
 
 
 def compare_files(pde_path, particle_paths, out_dir=None) -> dict:
-    """``mfpde compare``: metrics per saved time for each particle file; writes NAME.compare.h5."""
+    """``mfpde compare``: metrics per saved time for each particle file (the reference a PDE
+    or a limit file); writes NAME.compare.h5."""
     pde_tree, pde_attrs = read_run(pde_path)
-    if pde_attrs.get("kind") != "pde":
-        raise ResultFileError(f"{pde_path}: not a PDE result (kind = {pde_attrs.get('kind')!r})")
-    pde = PDESolution.from_tree(pde_tree, pde_attrs)
+    if pde_attrs.get("kind") not in ("pde", "limit"):
+        raise ResultFileError(f"{pde_path}: not a PDE or limit result (kind = {pde_attrs.get('kind')!r})")
+    pde = reference_from_tree(pde_tree, pde_attrs)
     rows, lines, Ns, seeds = [], [], [], []
     t_ref = None
     for path in particle_paths:
@@ -139,7 +157,10 @@ def compare_files(pde_path, particle_paths, out_dir=None) -> dict:
             t_ref = t
         elif len(t) != len(t_ref) or np.any(np.abs(t - t_ref) > 1e-9):
             raise ResultFileError(f"{path}: saved times differ from the other particle files")
-        m = particle_metrics(pde, t, o["F"][idx], o["risk"][idx], o["moments"][idx], tree["particles"]["theta"][idx])
+        stored = getattr(pde, "theta_index", None)  # a limit file may keep the points at some times only
+        w_times = None if stored is None else {i for i, ti in enumerate(t) if pde.index_of(ti) in set(stored)}
+        m = particle_metrics(pde, t, o["F"][idx], o["risk"][idx], o["moments"][idx], tree["particles"]["theta"][idx],
+                             wasserstein_times=w_times)
         rows.append(m)
         N, seed = int(tree["particles"]["N"]), int(tree["particles"]["seed"])
         Ns.append(N)
@@ -153,6 +174,7 @@ def compare_files(pde_path, particle_paths, out_dir=None) -> dict:
                         "pde_file": str(pde_path), "particle_files": "\n".join(map(str, particle_paths)),
                         "metrics": {k: np.array([r[k] for r in rows]) for k in METRICS}}}
     attrs = {"kind": "compare", "complete": True, "case_name": pde_attrs.get("case_name", ""),
-             "case_hash": pde.case_hash, "d": int(pde_attrs.get("d", pde.vertices.shape[-1]))}
+             "case_hash": pde.case_hash,
+             "d": int(pde_attrs["d"]) if "d" in pde_attrs else pde.vertices.shape[-1]}
     write_run(out_path, tree, attrs)
     return {"path": out_path, "lines": lines, "metrics": rows}

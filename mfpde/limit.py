@@ -255,6 +255,7 @@ class LimitSolution:
     theta: np.ndarray        # (T_stored, M, d)
     theta_index: np.ndarray  # saved-time index of each stored theta
     cov: np.ndarray | None = None
+    rule: str = ""
     case_hash: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -264,7 +265,7 @@ class LimitSolution:
         cov = tree.get("clt", {}).get("cov")
         return cls(t=o["t"], F=o["F"], risk=o["risk"], moments=o["moments"], freqs=o["moment_freqs"],
                    weights=lim["weights"], theta=lim["theta"], theta_index=np.asarray(lim["theta_index"]),
-                   cov=cov, case_hash=str(attrs.get("case_hash", "")),
+                   cov=cov, rule=f"{lim['rule']}, M = {int(lim['points'])}", case_hash=str(attrs.get("case_hash", "")),
                    extra={k: lim[k] for k in ("error_estimate",) if k in lim})
 
     @classmethod

@@ -750,6 +750,7 @@ _FIGURES = {
 def _needs(kind: str, name: str, h5) -> bool:
     """Skip a figure whose data the file does not have (e.g. a study without fit_t_end)."""
     req = {("study", "error_vs_n_t_end"): "study/fit_t_end", ("study", "conservation"): "observables/mass",
+           ("study", "density"): "pde",
            ("pde", "conservation"): "observables/mass"}.get((kind, name))
     return req is None or req in h5
 

@@ -184,6 +184,9 @@ _FIGURE_CAPTIONS = {
     "conservation": ("Conservation", "PDE mass drift and minimum of the density."),
     "positions": ("Particles", "Particle positions."),
     "metrics": ("Metrics", "Metrics against time."),
+    "clt": ("Fluctuations (CLT)", "Left: predicted variance of sqrt(N) f_N(x_k, t) per data point (lines) and N times "
+            "the variance over seeds at the largest N (dots). Right: their ratio against time (median over k) "
+            "for every N, with the 95% chi-square band of the number of seeds."),
 }
 
 
@@ -217,6 +220,9 @@ def write_report(study_h5_path, figures, out_path) -> Path:
         if any("log" in (_fit(h5, "fit", m) or {}).get("theory", "") for m in h5.get("study/fit", {})):
             lines += ["", "A theory with a log N factor (e.g. N^-1/2 log N) makes the fitted power slightly "
                       "shallower than its slope on a finite range of N."]
+        from .clt_report import report_lines
+
+        lines += report_lines(h5)
         lines += ["", "## Figures", ""]
         base = out_path.parent.resolve()
         for fig in figures or []:

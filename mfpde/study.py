@@ -22,7 +22,7 @@ import numpy as np
 from mpi4py import MPI
 
 from .case import Case
-from .compare import METRICS, PDESolution
+from .compare import METRICS, load_reference
 from .metrics import fit_rate, mean_ci, theory_slope
 from .progress import Progress
 from .runs import root_attrs, run_particles, run_pde
@@ -65,12 +65,19 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
     seeds = list(range(n_seeds))
     out = Path(out_dir if out_dir is not None else case.output_dir)
 
-    # 1. the PDE, once, on all ranks (the particles save at the PDE's times)
-    case.particles.save_every = case.pde.save_every
-    _, pde_file = run_pde(case, out_dir=out, comm=comm, progress=progress)
+    # 1. the reference (PDE or limit), once, on all ranks (the particles save at its times)
+    reference = study_reference(case)
+    if reference == "limit":
+        from .limit import run_limit
+
+        case.particles.save_every = case.limit.save_every
+        _, pde_file = run_limit(case, out_dir=out, comm=comm, progress=progress)
+    else:
+        case.particles.save_every = case.pde.save_every
+        _, pde_file = run_pde(case, out_dir=out, comm=comm, progress=progress)
     pde = None
     if comm.rank == 0:
-        pde = PDESolution.from_file(pde_file)
+        pde = load_reference(pde_file)
     pde = comm.bcast(pde, root=0)
     T = len(pde.t)
 
@@ -85,7 +92,7 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
     for n, s in mine:
         obs, _ = run_particles(case, n, s, write=False, comm=MPI.COMM_SELF, progress=False)
         m = _metrics_of(pde, obs, w_times, WASSERSTEIN_GRID.get(case.d))
-        results[(n, s)] = (m, obs["risk"])
+        results[(n, s)] = (m, obs["risk"], obs["F"])
         if s == 0 and n == max(ns):
             example = obs["theta"][:, : min(n, 4096)]
         bar.update(comm.size)
@@ -101,10 +108,11 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
 
     metrics = {name: np.empty((len(ns), n_seeds, T)) for name in METRICS}
     prisk = np.empty((len(ns), n_seeds, T))
+    pF = np.empty((len(ns), n_seeds, T, len(case.data.y)))
     for a, n in enumerate(ns):
         for b, s in enumerate(seeds):
-            m, risk = results[(n, s)]
-            prisk[a, b] = risk
+            m, risk, F = results[(n, s)]
+            prisk[a, b], pF[a, b] = risk, F
             for name in METRICS:
                 metrics[name][a, b] = m[name]
     sup = {k: np.nanmax(v, axis=2) for k, v in metrics.items()}
@@ -116,7 +124,7 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
     tree = dict(pde_tree)
     tree["study"] = {
         "N": np.array(ns), "seeds": np.array(seeds), "t": pde.t,
-        "metrics": metrics, "particles_risk": prisk,
+        "metrics": metrics, "particles_risk": prisk, "particles_F": pF, "reference": reference,
         "fit": fits, "fit_t_end": fits_end,
         "example": {"theta": example, "N": max(ns), "seed": 0},
         "pde_file": str(pde_file),
@@ -126,7 +134,8 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
     write_run(path, tree, root_attrs(case, "study", True))
 
     lines = [f"study of {case.name}: N = {ns[0]}..{ns[-1]} ({len(ns)} values), {n_seeds} seeds, "
-             f"t_end = {case.dynamics.t_end:g}, PDE n = {case.pde.n} DG{case.pde.degree}"]
+             f"t_end = {case.dynamics.t_end:g}, "
+             + (f"PDE n = {case.pde.n} DG{case.pde.degree}" if reference == "pde" else f"limit {pde.rule}")]
     for name in METRICS:
         f = fits[name]
         mean, lo, hi = mean_ci(sup[name][-1])
@@ -138,11 +147,25 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
         from .report import write_report
 
         figures = plot_file(path, out_dir=out)
+        if reference == "limit":
+            import h5py
+
+            from .clt_report import clt_figure
+
+            with h5py.File(path, "r") as h5:
+                fig = clt_figure(h5, out / f"{case.name}.study.clt.png")
+            figures += [fig] if fig is not None else []
         report = write_report(path, figures, out / f"{case.name}.report.md")
     return {"path": path, "report": report, "fits": fits, "fits_t_end": fits_end, "lines": lines}
 
 
-def _metrics_of(pde: PDESolution, obs: dict, w_times, grid) -> dict:
+def study_reference(case: Case) -> str:
+    """``"limit"`` when ``[study] reference = "limit"``, or ``"auto"`` and d > 3; else ``"pde"``."""
+    ref = case.study.reference
+    return "limit" if ref == "limit" or (ref == "auto" and case.d > 3) else "pde"
+
+
+def _metrics_of(pde, obs: dict, w_times, grid) -> dict:
     from .compare import particle_metrics
 
     if len(obs["t"]) != len(pde.t) or np.any(np.abs(obs["t"] - pde.t) > 1e-9):

@@ -1,0 +1,105 @@
+r"""The CLT panel of a study report: ``N Var`` over seeds against the predicted covariance.
+
+For each N of the study and each saved time and data point, the sample
+variance over the S seeds of :math:`f_N(x_k, t)` times N is set against
+``/clt/cov[t, k, k]`` (:mod:`mfpde.clt`).  With Gaussian fluctuations
+:math:`(S-1) s^2 / \sigma^2 \sim \chi^2_{S-1}`, so the ratio lies in
+:math:`[\chi^2_{S-1}(0.025), \chi^2_{S-1}(0.975)] / (S-1)` with probability
+0.95 (the band drawn and counted).  The table of experts needed is
+``/clt/experts_needed`` of the limit run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import chi2
+
+
+def variance_ratio(particles_F: np.ndarray, N, cov: np.ndarray) -> np.ndarray:
+    """``N Var_seeds(f_N(x_k, t)) / cov[t, k, k]``: (len N, T, K); NaN where the prediction is 0."""
+    var = np.var(particles_F, axis=1, ddof=1) * np.asarray(N, float)[:, None, None]
+    pred = np.einsum("tkk->tk", cov)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(pred > 1e-14, var / pred, np.nan)
+
+
+def chi2_band(seeds: int, level: float = 0.95) -> tuple[float, float]:
+    """Interval of ``s^2 / sigma^2`` with probability ``level`` for ``seeds`` Gaussian samples."""
+    k = seeds - 1
+    return chi2.ppf((1 - level) / 2, k) / k, chi2.ppf((1 + level) / 2, k) / k
+
+
+def _has(h5) -> bool:
+    return "clt/cov" in h5 and "study/particles_F" in h5
+
+
+def report_lines(h5) -> list[str]:
+    """Markdown lines of the CLT section (empty if the study has no limit reference)."""
+    if not _has(h5):
+        return []
+    N = np.asarray(h5["study/N"][()])
+    pF = np.asarray(h5["study/particles_F"][()])
+    cov = np.asarray(h5["clt/cov"][()])
+    ratio = variance_ratio(pF, N, cov)
+    lo, hi = chi2_band(pF.shape[1])
+    lines = ["", "## Fluctuations (CLT)", "",
+             "sqrt(N) (f_N(x_k, t) - F(x_k, t)) tends to a centred Gaussian with the covariance predicted "
+             "from the dynamics linearized around the limit (`/clt/cov`, docs/limit.md). The ratio "
+             f"N Var_seeds(f_N(x_k, t)) / predicted variance over every saved time and data point; with "
+             f"{pF.shape[1]} seeds, 95% of the ratios should lie in the chi-square band [{lo:.2f}, {hi:.2f}].", "",
+             "| N | median ratio | range | within the band |", "|---|---|---|---|"]
+    for a, n in enumerate(N):
+        r = ratio[a][np.isfinite(ratio[a])]
+        if r.size == 0:
+            continue
+        inside = np.mean((r >= lo) & (r <= hi))
+        lines.append(f"| {int(n)} | {np.median(r):.3f} | [{r.min():.3f}, {r.max():.3f}] | {100 * inside:.0f}% |")
+    if "clt/experts_needed/N" in h5:
+        acc = np.asarray(h5["clt/experts_needed/accuracy"][()])
+        need = np.asarray(h5["clt/experts_needed/N"][()])
+        level = float(np.asarray(h5["clt/experts_needed/level"][()]))
+        lines += ["", f"Experts needed: the N at which max_k |f_N(x_k, t) - F(x_k, t)| falls below the accuracy "
+                  f"with probability {level:g} at every saved time (from the CLT covariance, leading order).", "",
+                  "| accuracy | experts N |", "|---|---|"]
+        lines += [f"| {e:g} | {int(n)} |" for e, n in zip(acc, need)]
+    return lines
+
+
+def clt_figure(h5, out: Path) -> Path | None:
+    """Predicted variance against N Var over seeds per data point, and the ratio against time."""
+    if not _has(h5):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    N = np.asarray(h5["study/N"][()])
+    t = np.asarray(h5["study/t"][()])
+    pF = np.asarray(h5["study/particles_F"][()])
+    cov = np.asarray(h5["clt/cov"][()])
+    pred = np.einsum("tkk->tk", cov)
+    var = np.var(pF[-1], axis=0, ddof=1) * N[-1]
+    ratio = variance_ratio(pF, N, cov)
+    lo, hi = chi2_band(pF.shape[1])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    colors = plt.cm.viridis(np.linspace(0, 1, pred.shape[1]))
+    for k in range(pred.shape[1]):
+        ax1.plot(t, pred[:, k], "-", color=colors[k], lw=1)
+        ax1.plot(t, var[:, k], "o", color=colors[k], ms=3)
+    ax1.set_xlabel("t")
+    ax1.set_ylabel("variance of sqrt(N) f_N(x_k)")
+    ax1.set_title(f"CLT prediction (lines) vs N Var over seeds (dots), N = {int(N[-1])}")
+    for a, n in enumerate(N):
+        ax2.plot(t, np.nanmedian(ratio[a], axis=1), "o-", ms=3, label=f"N = {int(n)} (median over k)")
+    ax2.axhspan(lo, hi, color="0.85", label="95% chi-square band")
+    ax2.axhline(1.0, color="k", lw=0.8)
+    ax2.set_xlabel("t")
+    ax2.set_ylabel("N Var / prediction")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
