@@ -26,6 +26,7 @@ p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("case")
 p.add_argument("--n", type=int, default=1024)
 p.add_argument("--seeds", type=int, default=64)
+p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed + 1, ...")
 p.add_argument("--t-end", type=float)
 p.add_argument("--points", type=int, help="limit rule size (default [limit] points)")
 p.add_argument("--json", help="write the figures to this JSON file")
@@ -40,14 +41,14 @@ t_limit = time.perf_counter() - t0
 case.particles.save_every = case.limit.save_every
 t0 = time.perf_counter()
 F = np.array([run_particles(case, args.n, s, write=False, comm=MPI.COMM_SELF, progress=False)[0]["F"]
-              for s in range(args.seeds)])
+              for s in range(args.first_seed, args.first_seed + args.seeds)])
 t_part = time.perf_counter() - t0
 cov = ref["clt_cov"]
 ratio = variance_ratio(F[None], [args.n], cov)[0]  # (T, K)
 var = np.var(F, axis=0, ddof=1) * args.n
 trace = var.sum(axis=1) / np.einsum("tkk->t", cov)
 lo, hi = chi2_band(args.seeds)
-print(f"{case.name}: d = {case.d}, K = {len(case.data.y)}, N = {args.n}, {args.seeds} seeds, "
+print(f"{case.name}: d = {case.d}, K = {len(case.data.y)}, N = {args.n}, {args.seeds} seeds from {args.first_seed}, "
       f"limit {ref['rule']} ({t_limit:.1f} s), particles {t_part:.1f} s")
 print(f"95% chi-square band of one ratio: [{lo:.3f}, {hi:.3f}]")
 print(" t       trace ratio  median_k   min_k    max_k")
@@ -58,7 +59,7 @@ print(f"fraction of (t, k) ratios inside the band: {inside:.3f}; trace ratio ran
       f"[{trace.min():.3f}, {trace.max():.3f}]")
 if args.json:
     with open(args.json, "w") as fh:
-        json.dump({"case": case.name, "d": case.d, "N": args.n, "seeds": args.seeds, "t": ref["t"].tolist(),
+        json.dump({"case": case.name, "d": case.d, "N": args.n, "seeds": args.seeds, "first_seed": args.first_seed, "t": ref["t"].tolist(),
                    "trace_ratio": trace.tolist(), "ratio_min": ratio.min(axis=1).tolist(),
                    "ratio_max": ratio.max(axis=1).tolist(), "ratio_median": np.median(ratio, axis=1).tolist(),
                    "band95": [lo, hi], "fraction_inside": inside, "limit_rule": ref["rule"],

@@ -43,8 +43,8 @@ def test_limit_agrees_with_the_pde_to_1e8():
 
 def test_two_rules_agree_in_d2():
     """Default expert (d = 2), von Mises start, to t = 1: the tensor trapezoid (24^2) and the rank-1
-    lattice (2^12), independent point sets, agree to round-off (measured 1.7e-16 in F; with 4^2 vs 8^2
-    trapezoid points the difference is 2.7e-2, so the rule matters and both have converged)."""
+    lattice (2^12), independent point sets, agree to round-off (measured 1.7e-16 in F; with 3^2 vs 8^2
+    trapezoid points the difference is 2.9e-2, so the rule matters and both have converged)."""
     from mfpde.case import InitSpec
 
     case = default_case()
