@@ -101,7 +101,7 @@ def _push(p: _Pass, theta: np.ndarray, t: float, times, dt: float, freqs, on_sav
     """Advance this rank's points through the saved times after ``t``, recording each."""
     comm = p.flow.comm
     for ts in times:
-        if ts < t - 1e-12 or (p.t and ts <= p.t[-1] + 1e-12):
+        if p.t and ts <= p.t[-1] + 1e-12:  # saved already (a resumed run)
             continue
         theta = p.flow.advance(theta, t, ts, dt, on_step)
         t = ts
