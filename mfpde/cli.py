@@ -107,7 +107,7 @@ def cmd_limit(args, comm) -> None:
     _say(comm, f"rule: {obs['rule']}",
          f"t = {obs['t'][-1]:g}: risk = {obs['risk'][-1]:.6e}, "
          f"error estimate max_k |F_M - F_coarse| = {obs['error_estimate'].max():.2e} (over the saved times)",
-         "experts needed (95%, max_k |f_N - F| at every saved time): "
+         "experts needed (95%, max_k |f_N - F| at each saved time): "
          + ", ".join(f"{e:g}: N = {n}" for e, n in zip(need["accuracy"], need["N"])),
          f"wrote {path}")
 

@@ -155,7 +155,7 @@ def max_quantile(cov: np.ndarray, level: float = 0.95, draws: int = 20000, seed:
 
 
 def experts_needed(cov: np.ndarray, accuracies=(1e-1, 1e-2, 1e-3), level: float = 0.95) -> dict:
-    """Smallest N with ``max_k |f_N - F| <= eps`` at every saved time with probability ``level``
+    """Smallest N with ``max_k |f_N - F| <= eps`` with probability ``level`` at each saved time
     (per time, to leading order in 1/sqrt(N)): ``N = (q / eps)^2`` with ``q`` the largest
     :func:`max_quantile` over the saved times."""
     q = max_quantile(cov, level)

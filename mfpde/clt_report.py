@@ -61,7 +61,7 @@ def report_lines(h5) -> list[str]:
         need = np.asarray(h5["clt/experts_needed/N"][()])
         level = float(np.asarray(h5["clt/experts_needed/level"][()]))
         lines += ["", f"Experts needed: the N at which max_k |f_N(x_k, t) - F(x_k, t)| falls below the accuracy "
-                  f"with probability {level:g} at every saved time (from the CLT covariance, leading order).", "",
+                  f"with probability {level:g} at each saved time (from the CLT covariance, leading order).", "",
                   "| accuracy | experts N |", "|---|---|"]
         lines += [f"| {e:g} | {int(n)} |" for e, n in zip(acc, need)]
     return lines

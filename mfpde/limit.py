@@ -208,8 +208,8 @@ def run_limit(case: Case, points: int | None = None, *, out_dir=None, resume: bo
                                            "quantile": need["quantile"], "level": need["level"]},
                         "README": ("cov[t] is the predicted covariance of sqrt(N) (f_N(x_k, t) - F(x_k, t)) "
                                    "for N i.i.d. initial experts (mfpde.clt); experts_needed/N[i] is the N at "
-                                   "which max_k |f_N - F| <= accuracy[i] at every saved time with probability "
-                                   "level (quantile[t] is the level-quantile of max_k |Z_k|, Z ~ N(0, cov[t])).")}
+                                   "which max_k |f_N - F| <= accuracy[i] with probability "
+                                   "level at each saved time (quantile[t] is the level-quantile of max_k |Z_k|, Z ~ N(0, cov[t])).")}
         obs["experts_needed"] = need
     if path is not None and comm.rank == 0:
         write_run(path, _limit_tree(case, main, freqs, extra, t0, comm), _attrs(case, True))
