@@ -8,6 +8,11 @@ largest error over the saved times (:math:`\sup_t`, what propagation-of-chaos
 bounds control) and at ``t_end``; the slopes are set beside the theory
 (:func:`mfpde.metrics.theory_slope`).
 
+The reference is the PDE, or the quadrature limit (:mod:`mfpde.limit`) when
+d > 3 or ``[study] reference = "limit"`` (:func:`study_reference`); with the
+limit the study also records every run's outputs (``/study/particles_F``)
+for the CLT section of the report.
+
 Under ``mpirun -n P`` the PDE runs on all P ranks and the (N, seed) particle
 runs are dealt round-robin to the ranks (each one on a single rank, largest
 first), so the study scales with P.
