@@ -272,15 +272,45 @@ class ParticleOptions:
 
 
 @dataclass
+class LimitOptions:
+    """``[limit]``: the quadrature rule of ``mfpde limit`` (docs/limit.md)."""
+
+    points: int = 16384
+    rule: str = "auto"
+    dt: float = 0.01
+    save_every: float | None = None
+    clt_points: int = 4096
+
+    @classmethod
+    def parse(cls, t: dict) -> "LimitOptions":
+        from .quadrature import RULES
+
+        _check_keys(t, {"points", "rule", "dt", "save_every", "clt_points"}, "limit")
+        o = cls()
+        if "points" in t:
+            o.points = _integer(t["points"], "limit.points", minimum=2)
+        if "rule" in t:
+            o.rule = _choice(t["rule"], "limit.rule", RULES)
+        if "dt" in t:
+            o.dt = _number(t["dt"], "limit.dt", positive=True)
+        if "save_every" in t:
+            o.save_every = _number(t["save_every"], "limit.save_every", positive=True)
+        if "clt_points" in t:
+            o.clt_points = _integer(t["clt_points"], "limit.clt_points", minimum=2)
+        return o
+
+
+@dataclass
 class StudyOptions:
     """``[study]``: the N values and the number of seeds of a propagation-of-chaos study."""
 
     n: list[int] = field(default_factory=lambda: [2**k for k in range(6, 15)])
     seeds: int = 8
+    reference: str = "auto"   # "pde", "limit", or "auto" (the limit when d > 3)
 
     @classmethod
     def parse(cls, t: dict, default_seeds: int | None = None) -> "StudyOptions":
-        _check_keys(t, {"n", "seeds"}, "study")
+        _check_keys(t, {"n", "seeds", "reference"}, "study")
         o = cls()
         if default_seeds is not None:
             o.seeds = default_seeds
@@ -290,6 +320,8 @@ class StudyOptions:
                 raise CaseError("study.n", "needs at least two distinct values to fit a rate")
         if "seeds" in t:
             o.seeds = _integer(t["seeds"], "study.seeds", minimum=2)
+        if "reference" in t:
+            o.reference = _choice(t["reference"], "study.reference", ("auto", "pde", "limit"))
         return o
 
 
@@ -315,7 +347,8 @@ class RegimesOptions:
 
 # ---------------------------------------------------------------- the case
 
-_TOP_KEYS = {"name", "expert", "data", "init", "dynamics", "pde", "particles", "study", "regimes", "output"}
+_TOP_KEYS = {"name", "expert", "data", "init", "dynamics", "pde", "particles", "study", "regimes", "limit",
+             "output"}
 
 
 @dataclass
@@ -334,6 +367,7 @@ class Case:
     study: StudyOptions
     output_dir: str
     regimes: RegimesOptions = field(default_factory=RegimesOptions)
+    limit: LimitOptions = field(default_factory=LimitOptions)
 
     @property
     def d(self) -> int:
@@ -415,6 +449,7 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
         study=StudyOptions.parse(section("study"), particles.seeds),
         output_dir=out_dir,
         regimes=RegimesOptions.parse(section("regimes")),
+        limit=LimitOptions.parse(section("limit")),
     )
 
 

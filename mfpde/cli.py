@@ -121,6 +121,21 @@ def cmd_regimes(args, comm) -> None:
     _say(comm, *out["lines"], f"wrote {out['path']}", *([f"report: {out['report']}"] if out["report"] else []))
 
 
+def cmd_limit(args, comm) -> None:
+    from .limit import run_limit
+
+    case = _case(args.case, comm)
+    obs, path = run_limit(case, args.points, out_dir=args.out, resume=args.resume, comm=comm,
+                          progress=not args.quiet)
+    need = obs["experts_needed"]
+    _say(comm, f"rule: {obs['rule']}",
+         f"t = {obs['t'][-1]:g}: risk = {obs['risk'][-1]:.6e}, "
+         f"error estimate max_k |F_M - F_coarse| = {obs['error_estimate'].max():.2e} (over the saved times)",
+         "experts needed (95%, max_k |f_N - F| at each saved time): "
+         + ", ".join(f"{e:g}: N = {n}" for e, n in zip(need["accuracy"], need["N"])),
+         f"wrote {path}")
+
+
 def cmd_plot(args, comm) -> None:
     from .plot import plot_file
 
@@ -160,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = run_command("particles", "train the N-expert mixture (works under mpirun -n P)", cmd_particles, resume=True)
     sp.add_argument("--n", type=_positive, help="number of experts N (overrides [particles] n)")
     sp.add_argument("--seed", type=_nonnegative, help="random seed (overrides [particles] seed)")
+
+    sp = run_command("limit", "the tau = 0 limit by quadrature of the characteristics, any d, with its CLT "
+                     "covariance (works under mpirun -n P)", cmd_limit, resume=True)
+    sp.add_argument("--points", type=_integer_at_least(2), metavar="M", help="rule size (overrides [limit] points)")
 
     sp = sub.add_parser("compare", help="errors between a PDE run and particle runs, per saved time")
     sp.add_argument("pde", metavar="PDE.h5")

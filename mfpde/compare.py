@@ -20,7 +20,26 @@ import numpy as np
 
 from .errors import ResultFileError
 from .metrics import METRIC_NAMES, negative_sobolev, wasserstein_torus
-from .results import CompareResult, ParticleResult, PDEResult, RunInfo
+from .results import CompareResult, LimitResult, ParticleResult, PDEResult, RunInfo, StudyResult, read_result
+
+
+def load_reference(path) -> PDEResult | LimitResult:
+    """The reference of a comparison: a PDE, study or limit file (one line if it is none of them)."""
+    ref = read_result(path)
+    if isinstance(ref, StudyResult):
+        return ref.pde
+    if not isinstance(ref, (PDEResult, LimitResult)):
+        raise ResultFileError(f"{path}: not a PDE or limit result (kind = {ref.KIND!r})")
+    return ref
+
+
+def wasserstein_times(reference, t) -> set[int] | None:
+    """Indices of ``t`` at which the reference has atoms (a limit file may keep its points at some times only)."""
+    stored = getattr(reference, "theta_index", None)
+    if stored is None:
+        return None
+    stored = set(int(j) for j in stored)
+    return {i for i, ti in enumerate(t) if reference.index_of(ti) in stored}
 
 
 def common_times(t_a: np.ndarray, t_b: np.ndarray) -> list[tuple[int, int]]:
@@ -59,8 +78,9 @@ def particle_metrics(pde: PDEResult, t, F, risk, moments, theta, *,
 
 
 def compare_files(pde_path, particle_paths, out_dir=None) -> dict:
-    """``mfpde compare``: metrics per saved time for each particle file; writes NAME.compare.h5."""
-    pde = PDEResult.from_file(pde_path)
+    """``mfpde compare``: metrics per saved time for each particle file against the reference (a PDE
+    or a limit file, DESIGN 10.2); writes NAME.compare.h5."""
+    pde = load_reference(pde_path)
     rows, lines, Ns, seeds = [], [], [], []
     t_ref = None
     for path in particle_paths:
@@ -78,7 +98,8 @@ def compare_files(pde_path, particle_paths, out_dir=None) -> dict:
             t_ref = t
         elif len(t) != len(t_ref) or np.any(np.abs(t - t_ref) > 1e-9):
             raise ResultFileError(f"{path}: saved times differ from the other particle files")
-        m = particle_metrics(pde, t, o.F[idx], o.risk[idx], o.moments[idx], run.theta[idx])
+        m = particle_metrics(pde, t, o.F[idx], o.risk[idx], o.moments[idx], run.theta[idx],
+                             wasserstein_times=wasserstein_times(pde, t))
         rows.append(m)
         Ns.append(run.N)
         seeds.append(run.seed)

@@ -644,6 +644,8 @@ def _needs(res: Result, name: str) -> bool:
         return bool(res.fit_t_end)
     if name == "conservation":
         return "mass" in res.observables.extra and "min_rho" in res.observables.extra
+    if name == "density" and isinstance(res, StudyResult):
+        return isinstance(res.pde, PDEResult)  # a limit reference has no density field
     if name == "risk" and isinstance(res, StudyResult):
         return res.particles_risk is not None
     return True

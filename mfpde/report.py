@@ -21,7 +21,8 @@ import numpy as np
 
 from .errors import ResultFileError
 from .plot import METRIC_LABELS
-from .results import StudyResult, read_result
+from .clt_report import report_lines as clt_report_lines
+from .results import LimitResult, StudyResult, read_result
 
 TOLERANCE = 0.1  # |fitted slope - theory slope| counted as agreement
 
@@ -66,7 +67,11 @@ def _what_was_run(study: StudyResult) -> str:
             parts[-1] += f" with dt = {pc['dt']:g}" if isinstance(pc.get("dt"), (int, float)) else ""
         parts[-1] += "."
     pde = study.pde
-    if pde is not None:
+    if isinstance(pde, LimitResult):
+        est = pde.extra.get("error_estimate")
+        parts.append(f"Reference: the limit without a mesh (`mfpde limit`), quadrature rule {pde.description}"
+                     + (f", estimated error in F {float(np.max(est)):.1e}" if est is not None else "") + ".")
+    elif pde is not None:
         C = pde.vertices.shape[0]
         how = f" ({pde.n} per direction)" if pde.n is not None else (
             f" (read from {Path(pde.mesh_file).name})" if pde.mesh_file else "")
@@ -141,6 +146,9 @@ _FIGURE_CAPTIONS = {
     "conservation": ("Conservation", "PDE mass drift and minimum of the density."),
     "positions": ("Particles", "Particle positions."),
     "metrics": ("Metrics", "Metrics against time."),
+    "clt": ("Fluctuations (CLT)", "Left: predicted variance of sqrt(N) f_N(x_k, t) per data point (lines) and N times "
+            "the variance over seeds at the largest N (dots). Right: their ratio against time (median over k) "
+            "for every N, with the 95% chi-square band of the number of seeds."),
 }
 
 
@@ -179,6 +187,7 @@ def write_report(study, figures, out_path, source=None) -> Path:
     if study.info.d == 3 and "wasserstein" in study.fit:
         lines += ["", "In d = 3, W1 is computed on a fixed 16^3 grid, coarser than the transport scale N^-1/3 "
                   "at these N: its fitted slope is biased toward -1/2 and does not test the theory's -1/3."]
+    lines += clt_report_lines(study)
     lines += ["", "## Figures", ""]
     base = out_path.parent.resolve()
     for fig in figures or []:

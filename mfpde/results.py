@@ -411,12 +411,13 @@ class StudyResult(Result):
     """
 
     KIND: ClassVar[str] = "study"
-    pde: PDEResult = None
+    pde: "PDEResult | LimitResult" = None   # the reference the particles were compared with
     N: np.ndarray = None
     seeds: np.ndarray = None
     t: np.ndarray = None
     metrics: dict = field(default_factory=dict)
     particles_risk: np.ndarray = None        # (len(N), seeds, T)
+    particles_F: np.ndarray = None           # (len(N), seeds, T, K): the CLT panel
     fit: dict = field(default_factory=dict)        # name -> Fit
     fit_t_end: dict = field(default_factory=dict)  # name -> Fit
     example_theta: np.ndarray = None
@@ -435,7 +436,8 @@ class StudyResult(Result):
         tree["study"] = {
             "N": np.asarray(self.N), "seeds": np.asarray(self.seeds), "t": np.asarray(self.t),
             "metrics": {k: np.asarray(v) for k, v in self.metrics.items()},
-            "particles_risk": self.particles_risk,
+            "particles_risk": self.particles_risk, "particles_F": self.particles_F,
+            "reference": self.pde.KIND,
             "fit": {k: f.tree() for k, f in self.fit.items()},
             "fit_t_end": {k: f.tree() for k, f in self.fit_t_end.items()} or None,
             "example": example, "pde_file": self.pde_file or None}
@@ -445,10 +447,12 @@ class StudyResult(Result):
     def _from_group(cls, tree, info):
         s = tree["study"]
         ex = s.get("example", {})
-        return cls(info=info, pde=PDEResult._from_group(tree, info), N=np.asarray(s["N"]),
+        reference = LimitResult if _text(s.get("reference", "pde")) == "limit" else PDEResult
+        return cls(info=info, pde=reference._from_group(tree, info), N=np.asarray(s["N"]),
                    seeds=np.asarray(s["seeds"]), t=np.asarray(s.get("t", tree["observables"]["t"]), dtype=float),
                    metrics={k: np.asarray(v, dtype=float) for k, v in s["metrics"].items()},
                    particles_risk=None if "particles_risk" not in s else np.asarray(s["particles_risk"], float),
+                   particles_F=None if "particles_F" not in s else np.asarray(s["particles_F"], float),
                    fit={k: Fit.from_tree(g) for k, g in s.get("fit", {}).items()},
                    fit_t_end={k: Fit.from_tree(g) for k, g in s.get("fit_t_end", {}).items()},
                    example_theta=None if "theta" not in ex else np.asarray(ex["theta"]),
@@ -497,10 +501,13 @@ class LimitResult(Result):
     """``mfpde limit``: the limit measure as moved quadrature points (``NAME.limit.h5``).
 
     ``weights`` (M,) fixed, ``rule`` the name of the quadrature rule for
-    rho_0, ``theta`` (T, M', d) the points at the saved times (M' = M, or a
-    documented subset when large), ``clt_cov`` (T, K, K) the predicted
-    covariance of ``sqrt(N) (f_N - F)`` (DESIGN 10.3).  Observables as for the
-    PDE, without mass and min_rho.
+    rho_0, ``theta`` (T', M, d) the points at the saved times ``theta_index``
+    (every saved time, or a documented subset when large), ``clt`` the
+    ``/clt`` group: ``cov`` (T, K, K), the predicted covariance of
+    ``sqrt(N) (f_N - F)`` (DESIGN 10.3), and ``experts_needed``.  Observables
+    as for the PDE, without mass and min_rho.  As the reference of
+    ``compare`` and ``study`` it offers what :class:`PDEResult` does: ``t``,
+    ``observables``, ``index_of`` and ``atoms`` (the weighted points themselves).
     """
 
     KIND: ClassVar[str] = "limit"
@@ -508,21 +515,50 @@ class LimitResult(Result):
     weights: np.ndarray = None
     rule: str = ""
     theta: np.ndarray = None
-    clt_cov: np.ndarray = None
-    extra: dict = field(default_factory=dict)   # more datasets of /limit (the limit helper's)
+    theta_index: np.ndarray = None              # saved-time index of each theta[i] (default: all of them)
+    clt: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)   # more datasets of /limit: points, dt, error_estimate, state, ...
+
+    @property
+    def t(self) -> np.ndarray:
+        return self.observables.t
+
+    @property
+    def clt_cov(self) -> np.ndarray | None:
+        return None if "cov" not in self.clt else np.asarray(self.clt["cov"])
+
+    @property
+    def description(self) -> str:
+        return f"{self.rule}, M = {len(self.weights)}"
+
+    def index_of(self, t: float) -> int:
+        return self.observables.index_of(t)
+
+    def atoms(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """The weighted points at saved time ``i`` (the limit measure itself)."""
+        index = np.arange(len(self.theta)) if self.theta_index is None else np.asarray(self.theta_index)
+        where = np.flatnonzero(index == i)
+        if where.size == 0:
+            raise ResultFileError(f"the limit file stores the points only at the saved times "
+                                  f"{[float(self.t[j]) for j in self.theta_index]}, not at t = {self.t[i]:g}")
+        return np.asarray(self.theta[where[0]]), np.asarray(self.weights)
 
     def _group_tree(self) -> dict:
         return {"observables": self.observables.tree(),
-                "limit": {"weights": self.weights, "rule": self.rule, "theta": self.theta, **self.extra},
-                "clt": None if self.clt_cov is None else {"cov": self.clt_cov}}
+                "limit": {"weights": self.weights, "rule": self.rule, "theta": self.theta,
+                          "theta_index": np.arange(len(self.theta)) if self.theta_index is None
+                          else np.asarray(self.theta_index), **self.extra},
+                "clt": self.clt or None}
 
     @classmethod
     def _from_group(cls, tree, info):
         g = tree["limit"]
+        theta = np.asarray(g["theta"])
+        index = np.asarray(g["theta_index"]) if "theta_index" in g else np.arange(len(theta))
         return cls(info=info, observables=Observables.from_tree(tree["observables"]),
-                   weights=np.asarray(g["weights"]), rule=_text(g["rule"]), theta=np.asarray(g["theta"]),
-                   clt_cov=None if "clt" not in tree else np.asarray(tree["clt"]["cov"]),
-                   extra={k: v for k, v in g.items() if k not in ("weights", "rule", "theta")})
+                   weights=np.asarray(g["weights"]), rule=_text(g["rule"]), theta=theta, theta_index=index,
+                   clt=dict(tree.get("clt", {})),
+                   extra={k: v for k, v in g.items() if k not in ("weights", "rule", "theta", "theta_index")})
 
 
 # ------------------------------------------------------------------ regimes (DESIGN 10.4)

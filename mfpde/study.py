@@ -8,6 +8,11 @@ largest error over the saved times (:math:`\sup_t`, what propagation-of-chaos
 bounds control) and at ``t_end``; the slopes are set beside the theory
 (:func:`mfpde.metrics.theory_slope`).
 
+The reference is the PDE, or the quadrature limit (:mod:`mfpde.limit`) when
+d > 3 or ``[study] reference = "limit"`` (:func:`study_reference`); with the
+limit the study also records every run's outputs (``/study/particles_F``)
+for the CLT section of the report.
+
 Under ``mpirun -n P`` the PDE runs on all P ranks and the (N, seed) particle
 runs are dealt round-robin to the ranks (each one on a single rank, largest
 first), so the study scales with P.
@@ -27,12 +32,13 @@ import numpy as np
 from mpi4py import MPI
 
 from .case import Case
+from .compare import load_reference, wasserstein_times
 from .errors import CaseError
 from .guards import agree, check_particle_budget
 from .lock import output_lock
 from .metrics import METRIC_NAMES, fit_rate, mean_ci, theory_slope
 from .progress import Progress
-from .results import Fit, PDEResult, RunInfo, StudyResult
+from .results import Fit, RunInfo, StudyResult
 from .runs import run_particles, run_pde, run_provenance
 
 
@@ -83,13 +89,20 @@ def _run_study(case: Case, ns: list, n_seeds: int, out: Path, comm: MPI.Comm, pr
                wasserstein: str, resume: bool, t0: float) -> dict:
     seeds = list(range(n_seeds))
 
-    # 1. the PDE, once, on all ranks (the particles save at the PDE's times)
-    case.particles.save_every = case.pde.save_every
+    # 1. the reference (the PDE, or the limit without a mesh), once, on all ranks;
+    #    the particles save at its times
+    reference = study_reference(case)
+    case.particles.save_every = case.limit.save_every if reference == "limit" else case.pde.save_every
     agree(comm, check_particle_budget, case, max(ns), root_only=True)
-    _, pde_file = run_pde(case, out_dir=out, comm=comm, progress=progress, resume=resume)
+    if reference == "limit":
+        from .limit import run_limit
+
+        _, pde_file = run_limit(case, out_dir=out, comm=comm, progress=progress, resume=resume)
+    else:
+        _, pde_file = run_pde(case, out_dir=out, comm=comm, progress=progress, resume=resume)
     pde = None
     if comm.rank == 0:
-        pde = PDEResult.from_file(pde_file)
+        pde = load_reference(pde_file)
     pde = comm.bcast(pde, root=0)
     T = len(pde.t)
 
@@ -97,6 +110,9 @@ def _run_study(case: Case, ns: list, n_seeds: int, out: Path, comm: MPI.Comm, pr
     tasks = [(n, s) for n in sorted(ns, reverse=True) for s in seeds]
     mine = tasks[comm.rank::comm.size]
     w_times = None if wasserstein == "all" else {0, T - 1}
+    stored = wasserstein_times(pde, pde.t)  # a limit file keeps its points at some saved times only
+    if stored is not None:
+        w_times = stored if w_times is None else w_times & stored
     bar = Progress(len(tasks), "particle runs", enabled=progress and comm.rank == 0,
                    label="runs")
     results = {}
@@ -104,7 +120,7 @@ def _run_study(case: Case, ns: list, n_seeds: int, out: Path, comm: MPI.Comm, pr
     for n, s in mine:
         obs, _ = run_particles(case, n, s, out_dir=out, resume=resume, comm=MPI.COMM_SELF, progress=False)
         m = _metrics_of(pde, obs, w_times, WASSERSTEIN_GRID.get(case.d))
-        results[(n, s)] = (m, obs["risk"])
+        results[(n, s)] = (m, obs["risk"], obs["F"])
         if s == 0 and n == max(ns):
             example = obs["theta"][:, : min(n, 4096)]
         bar.update(comm.size)
@@ -120,10 +136,11 @@ def _run_study(case: Case, ns: list, n_seeds: int, out: Path, comm: MPI.Comm, pr
 
     metrics = {name: np.empty((len(ns), n_seeds, T)) for name in METRIC_NAMES}
     prisk = np.empty((len(ns), n_seeds, T))
+    pF = np.empty((len(ns), n_seeds, T, len(case.data.y)))
     for a, n in enumerate(ns):
         for b, s in enumerate(seeds):
-            m, risk = results[(n, s)]
-            prisk[a, b] = risk
+            m, risk, F = results[(n, s)]
+            prisk[a, b], pF[a, b] = risk, F
             for name in METRIC_NAMES:
                 metrics[name][a, b] = m[name]
     sup = {k: np.nanmax(v, axis=2) for k, v in metrics.items()}
@@ -137,13 +154,15 @@ def _run_study(case: Case, ns: list, n_seeds: int, out: Path, comm: MPI.Comm, pr
         table.setdefault("particles", {})["save_every"] = case.particles.save_every
     info = RunInfo.of_case(case, run_provenance(case, comm.size, t0), table)
     result = StudyResult(info=info, pde=pde, N=np.array(ns), seeds=np.array(seeds), t=pde.t, metrics=metrics,
-                         particles_risk=prisk, fit=fits, fit_t_end=fits_end, example_theta=example,
+                         particles_risk=prisk, particles_F=pF, fit=fits, fit_t_end=fits_end, example_theta=example,
                          example_N=max(ns), example_seed=0, pde_file=str(pde_file))
     path = study_path(case, out)
     result.to_file(path)
 
     lines = [f"study of {case.name}: N = {ns[0]}..{ns[-1]} ({len(ns)} values), {n_seeds} seeds, "
-             f"t_end = {case.dynamics.t_end:g}, PDE {pde.vertices.shape[0]} {pde.cell_type} cells DG{pde.degree}"]
+             f"t_end = {case.dynamics.t_end:g}, "
+             + (f"PDE {pde.vertices.shape[0]} {pde.cell_type} cells DG{pde.degree}" if reference == "pde"
+                else f"limit {pde.description}")]
     for name in METRIC_NAMES:
         f = fits[name]
         mean, lo, hi = mean_ci(sup[name][-1])
@@ -155,11 +174,22 @@ def _run_study(case: Case, ns: list, n_seeds: int, out: Path, comm: MPI.Comm, pr
         from .report import write_report
 
         figures = plot_file(path, out_dir=out)
+        if reference == "limit":
+            from .clt_report import clt_figure
+
+            fig = clt_figure(result, out / f"{case.name}.study.clt.png")
+            figures += [fig] if fig is not None else []
         report = write_report(result, figures, out / f"{case.name}.report.md", source=path)
     return {"path": path, "report": report, "fits": fits, "fits_t_end": fits_end, "lines": lines, "result": result}
 
 
-def _metrics_of(pde: PDEResult, obs: dict, w_times, grid) -> dict:
+def study_reference(case: Case) -> str:
+    """``"limit"`` when ``[study] reference = "limit"``, or ``"auto"`` and d > 3; else ``"pde"``."""
+    ref = case.study.reference
+    return "limit" if ref == "limit" or (ref == "auto" and case.d > 3) else "pde"
+
+
+def _metrics_of(pde, obs: dict, w_times, grid) -> dict:
     from .compare import particle_metrics
 
     if len(obs["t"]) != len(pde.t) or np.any(np.abs(obs["t"] - pde.t) > 1e-9):

@@ -71,11 +71,15 @@ def _observables(T=3, K=3, d=2):
 def test_limit_and_compare_results_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     limit = LimitResult(info=_info(), observables=_observables(), weights=np.full(16, 1 / 16), rule="trapezoid",
-                        theta=rng.uniform(0, 6, (3, 16, 2)), clt_cov=rng.normal(size=(3, 3, 3)))
+                        theta=rng.uniform(0, 6, (3, 16, 2)), theta_index=np.arange(3),
+                        clt={"cov": rng.normal(size=(3, 3, 3))})
     back = read_result(limit.to_file(tmp_path / "syn.limit.h5"))
     assert isinstance(back, LimitResult) and back.rule == "trapezoid" and back.info.case_hash == "abc"
-    for key in ("weights", "theta", "clt_cov"):
+    for key in ("weights", "theta", "theta_index", "clt_cov"):
         np.testing.assert_array_equal(getattr(back, key), getattr(limit, key))
+    pts, mass = back.atoms(2)  # the reference interface: the weighted points themselves
+    np.testing.assert_array_equal(pts, limit.theta[2])
+    assert mass.sum() == 1.0
     np.testing.assert_array_equal(back.observables.moments, limit.observables.moments)
     with h5py.File(tmp_path / "syn.limit.h5") as f:  # DESIGN 10.2 layout, plain h5py
         assert f.attrs["kind"] == "limit" and f["clt/cov"].shape == (3, 3, 3) and f["limit/theta"].shape == (3, 16, 2)
