@@ -50,19 +50,10 @@ import numpy as np
 import pennylane as qml
 from pennylane import numpy as pnp
 
-from mfpde.experts import QNNExpert
+from mfpde.experts import QNNExpert, hardware_efficient
 from mfpde.particles import ParticleSystem
 
 
-def hardware_efficient(n: int, d: int) -> list:
-    gates, i = [], 0
-    while i < d:
-        gates += [["RX", "x", [q]] for q in range(n)]
-        for axis in ("RY", "RZ"):
-            gates += [[axis, f"theta[{i + q}]", [q]] for q in range(min(n, d - i))]
-            i += min(n, d - i)
-        gates += [["CNOT", [q, q + 1]] for q in range(n - 1)]
-    return gates
 
 
 def observable(n: int) -> list:

@@ -20,6 +20,7 @@ from mfpde.experts import (
     QNNExpert,
     build_expert,
     data_dim_required,
+    hardware_efficient,
 )
 
 DEFAULT = {
@@ -670,15 +671,6 @@ def test_noisy_three_qubit_random_circuit_matches_default_mixed():
 # --------------------------------------------------------------------------- #
 
 
-def hardware_efficient(n, d):
-    gates, i = [], 0
-    while i < d:
-        gates += [["RX", "x", [q]] for q in range(n)]
-        for axis in ("RY", "RZ"):
-            gates += [[axis, f"theta[{i + q}]", [q]] for q in range(min(n, d - i))]
-            i += min(n, d - i)
-        gates += [["CNOT", [q, q + 1]] for q in range(n - 1)]
-    return gates
 
 
 def test_cost_model_choice():

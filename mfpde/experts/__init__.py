@@ -23,7 +23,8 @@ Modules:
 from .base import BoundExpert, Expert, data_dim_required
 from .classical import CosineExpert
 from .fourier import TrigPolyBound, fourier_from_samples, fourier_grid
-from .gates import CHANNEL_TABLE, GATE_ALIASES, GATE_TABLE, PAULIS, parse_gates, parse_observable
+from .gates import (CHANNEL_TABLE, GATE_ALIASES, GATE_TABLE, PAULIS, hardware_efficient, parse_gates,
+                    parse_observable)
 from .qnn import QNNExpert
 from .registry import EXPERT_KINDS, build_expert, known_kinds, register_kind
 from .statevector import StatevectorBound
@@ -34,6 +35,6 @@ KNOWN_KINDS = known_kinds()
 __all__ = [
     "BoundExpert", "CHANNEL_TABLE", "CosineExpert", "EXPERT_KINDS", "Expert", "GATE_ALIASES", "GATE_TABLE",
     "KNOWN_KINDS", "PAULIS", "PythonExpert", "QNNExpert", "StatevectorBound", "TrigPolyBound", "build_expert",
-    "data_dim_required", "fourier_from_samples", "fourier_grid", "known_kinds", "parse_gates", "parse_observable",
-    "register_kind",
+    "data_dim_required", "fourier_from_samples", "fourier_grid", "hardware_efficient", "known_kinds", "parse_gates",
+    "parse_observable", "register_kind",
 ]

@@ -217,3 +217,21 @@ def parse_observable(obs, n_wires: int) -> list[tuple[str, int]]:
             raise CaseError(key, f"wire {wire} appears twice in the observable")
         out.append((pauli, int(wire)))
     return out
+
+
+def hardware_efficient(qubits: int, d: int) -> list:
+    """A gate list of the hardware-efficient family with data re-uploading and ``d`` parameters.
+
+    Layers until ``d`` parameters are placed: ``RX(x)`` on every wire, an ``RY``
+    then an ``RZ`` rotation by the next parameters on the first wires, a CNOT
+    chain ``(q, q + 1)``.  The circuits of the example cases and the benchmarks.
+    """
+    gates, i = [], 0
+    while i < d:
+        gates += [["RX", "x", [q]] for q in range(qubits)]
+        for axis in ("RY", "RZ"):
+            placed = min(qubits, d - i)
+            gates += [[axis, f"theta[{i + q}]", [q]] for q in range(placed)]
+            i += placed
+        gates += [["CNOT", [q, q + 1]] for q in range(qubits - 1)]
+    return gates
