@@ -70,15 +70,19 @@ sys.path.insert(0, str(HERE))
 LEVELS = (1e-4, 1e-6, 1e-8, 1e-10)
 BOX = {"kind": "box", "lower": [-0.6, -0.6], "upper": [0.6, 0.6]}
 
-# [pde] sweeps: full / quick.  Degrees > 2 and other keys need the new solver; until then they are refused.
+# [pde] sweeps: full / quick.  The ssprk104 step of DG3/DG4 on these meshes is set by the residual
+# dynamics (the cap 2 cfl / (lr sum_k w_k max|grad phi_k|^2)), not by the mesh: the cfl number is the
+# accuracy knob of the time error, hence swept with the degree and the mesh.
 SWEEPS = {
-    "2d": ("degree=1,cell=simplex,n=16/32/64; degree=2,cell=box,n=8/16/32/64; degree=4,cell=box,n=4/8/16; "
-           "degree=6,cell=box,n=4/8/12",
-           "degree=1,cell=simplex,n=8; degree=2,cell=box,n=8/16"),
-    "3d": ("degree=1,cell=simplex,n=6/8/12/16; degree=2,cell=box,n=4/6/8/12; degree=4,cell=box,n=3/4/6",
-           "degree=1,cell=simplex,n=4; degree=2,cell=box,n=4"),
-    "box": ("degree=1,cell=simplex,n=16/32/64/128; degree=2,cell=box,n=16/32/64",
-            "degree=1,cell=simplex,n=16; degree=2,cell=box,n=16"),
+    "2d": ("degree=3,cell=box,n=4/8/16,cfl=1/0.5/0.25; degree=4,cell=box,n=4/8,cfl=0.15/0.1/0.07; "
+           "degree=6,cell=box,n=8,cfl=0.05; degree=1,cell=simplex,n=32/64",
+           "degree=3,cell=box,n=4/8,cfl=1/0.5; degree=1,cell=simplex,n=16"),
+    "3d": ("degree=3,cell=box,n=3/4/6,cfl=1/0.5/0.25; degree=4,cell=box,n=4,cfl=0.25/0.1; "
+           "degree=1,cell=simplex,n=8/12",
+           "degree=3,cell=box,n=3,cfl=1; degree=1,cell=simplex,n=4"),
+    "box": ("degree=3,cell=box,n=16/32/64; degree=2,cell=box,n=32/64/128; degree=3,cell=box,n=16/32,grading=4; "
+            "degree=1,cell=simplex,n=64",
+            "degree=3,cell=box,n=16; degree=3,cell=box,n=16,grading=4"),
 }
 # spectral M / py-pde N per case (full, quick); spectral CFL numbers
 SPECTRAL_M = {"default": ("8,12,16,20,24,32", "8,12,16"), "qnn-2q-3p": ("8,12,16,20,24", "8,12"),
