@@ -16,10 +16,10 @@ counted), peak RSS (``ru_maxrss``); efficiency ``T_1 / (P T_P)`` (strong) or
 ``T_1 / T_P`` (weak) from the medians.
 
 ``--profile``: one extra run per rank count under cProfile on every rank:
-inclusive time of the solver's pieces (``step``, ``_rhs``, DOLFINx
+inclusive time of the solver's pieces (``step``, the transport ``residual``, DOLFINx
 ``assemble_vector`` and its coefficient packing ``_pack``, ghost
-``scatter_forward``/``scatter_reverse``, the limiter ``_limit``,
-``_set_velocity``, ``_outputs``, ``_sum``/``_vmax``/``_min_mean_ok`` (they hold
+``scatter_forward``/``scatter_reverse``, the limiter's ``cell_minima``,
+``_set_velocity``, ``outputs``, ``sum``/``vmax`` (they hold
 the MPI allreduce calls, which cProfile cannot see, and so the wait for the
 other rank), I/O ``gather_cellwise``: what a save does, once after the steps)
 and the top functions by self time.
@@ -54,11 +54,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 # the profile reports the inclusive (cumulative) time of the functions of these names (they may nest:
-# _rhs contains the assembly) and the top functions by self time.  mpi4py's calls are Cython methods,
+# residual contains the assembly) and the top functions by self time.  mpi4py's calls are Cython methods,
 # invisible to cProfile: an allreduce (and the wait for the other rank) counts in its caller, the
-# solver's _sum (residuals, mass) and _min_mean_ok, _vmax
-PROFILED = ("step", "_rhs", "assemble_vector", "_pack", "scatter_forward", "scatter_reverse", "_limit",
-            "_set_velocity", "_outputs", "_sum", "_vmax", "_min_mean_ok", "gather_cellwise")
+# solver's sum (outputs, mass) and vmax
+# function names of mfpde.pde (transport residual = assembly + scatters; limiter; velocity G c; outputs
+# F = B^T U; the MPI reductions; the save path)
+PROFILED = ("step", "residual", "assemble_vector", "_pack", "scatter_forward", "scatter_reverse", "cell_minima",
+            "_set_velocity", "outputs", "sum", "vmax", "gather_cellwise")
 
 
 def parse_args(argv=None):
@@ -130,14 +132,15 @@ def worker(args) -> None:
     comm.Barrier()
     setup = slowest(t0)
 
-    # count right-hand-side evaluations (stages) when the solver has the method; else assume SSP-RK3
+    # count transport residual evaluations (stages): every Runge-Kutta stage assembles one
     stages = {"count": 0}
-    rhs = getattr(solver, "_rhs", None)
-    if rhs is not None:
-        def counted(*a, **kw):
-            stages["count"] += 1
-            return rhs(*a, **kw)
-        solver._rhs = counted
+    rhs = solver.transport.residual
+
+    def counted(*a, **kw):
+        stages["count"] += 1
+        return rhs(*a, **kw)
+
+    solver.transport.residual = counted
 
     for _ in range(args.warmup):
         solver.step()
@@ -159,7 +162,7 @@ def worker(args) -> None:
     io_s = time.perf_counter() - t0
     if prof:
         prof.disable()
-    stage_count = stages["count"] if rhs is not None else 3 * args.steps
+    stage_count = stages["count"]
     obs = solver.observables()
     rank = {
         "rank": comm.rank, "cells": int(solver.n_cells), "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -174,7 +177,7 @@ def worker(args) -> None:
         result = {
             "ranks": comm.size, "n": args.n, "degree": args.degree, "cell": case.pde.cell,
             "cells": int(solver.n_cells_global), "dofs": dofs, "setup_s": setup, "steps": args.steps,
-            "stages": stage_count, "stages_counted": rhs is not None, "stepping_s": stepping,
+            "stages": stage_count, "stages_counted": True, "stepping_s": stepping,
             "per_step_median_s": float(np.median(per_step)), "per_step_s": per_step.tolist(),
             "throughput_per_rank": dofs / comm.size * stage_count / stepping,  # dofs x stages per second per rank
             "time_per_dof_stage_s": stepping * comm.size / (dofs * stage_count),

@@ -183,7 +183,7 @@ class MeanFieldSolver:
             self.transport.set_coefficients(-self.lr * self.w * (F - self.y))
 
     def _all_finite(self, U: np.ndarray) -> bool:
-        return bool(self.comm.allreduce(bool(np.all(np.isfinite(U))), op=MPI.LAND))
+        return bool(self.cells.allreduce(bool(np.all(np.isfinite(U))), op=MPI.LAND))
 
     def _stop_if_not_finite(self, U: np.ndarray) -> None:
         if not self._all_finite(U):
@@ -207,7 +207,7 @@ class MeanFieldSolver:
         """Limited stage value, or None if a cell mean is negative (the step is retried)."""
         means = self.cells.means(U)
         mmin = float(means.min()) if means.size else np.inf
-        mmin = self.comm.allreduce(mmin if np.isfinite(mmin) else -np.inf, op=MPI.MIN)
+        mmin = self.cells.allreduce(mmin if np.isfinite(mmin) else -np.inf, op=MPI.MIN)
         if not mmin > -np.inf:
             self._stop_if_not_finite(U)
         if mmin < -1e-12 * self._scale:
@@ -225,7 +225,7 @@ class MeanFieldSolver:
         c = self.cells
         means = c.means(U)
         neg = means < 0
-        if not self.comm.allreduce(bool(neg.any()), op=MPI.LOR):
+        if not self.cells.allreduce(bool(neg.any()), op=MPI.LOR):
             return U
         self.mean_fixes += 1
         cell_mass = means * c.cellvol
@@ -275,7 +275,7 @@ class MeanFieldSolver:
             dt = stepping.ladder(dt)
         dt = min(dt, dt_max)
         U0 = self.U
-        self._scale = self.comm.allreduce(float(np.abs(U0).max()) if U0.size else 0.0, op=MPI.MAX)
+        self._scale = self.cells.allreduce(float(np.abs(U0).max()) if U0.size else 0.0, op=MPI.MAX)
         scheme = stepping.STEP[self.time_scheme]
         for _ in range(30):
             U = scheme(self, U0, dt)
@@ -322,7 +322,7 @@ class MeanFieldSolver:
             "F": F,
             "risk": float(0.5 * np.sum(self.w * r * r)),
             "mass": self.cells.mass(U),
-            "min_rho": self.comm.allreduce(self.limiter.minimum(U), op=MPI.MIN),
+            "min_rho": self.cells.allreduce(self.limiter.minimum(U), op=MPI.MIN),
             "moments": self.obs.moments(U),
             "dissipation": diss / self.lr if self.lr else 0.0,  # lr int |grad Psi|^2 rho
         }

@@ -73,7 +73,7 @@ class TransportOperator:
     def vmax(self) -> float:
         v = self.vel.x.array[: self._n_vel_own].reshape(-1, self.cells.d)
         vmax = float(np.sqrt((v * v).sum(axis=1)).max()) if v.size else 0.0
-        return self.cells.comm.allreduce(vmax, op=MPI.MAX)
+        return self.cells.allreduce(vmax, MPI.MAX)
 
     def residual(self, U: np.ndarray) -> np.ndarray:
         """The assembled residual ``b_i = (rho v, grad psi_i) - upwind flux`` per cell (C, n)."""
