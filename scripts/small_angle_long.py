@@ -26,19 +26,17 @@ TWO_PI = 2 * np.pi
 
 def plot(path: Path, teacher: np.ndarray, out_dir: Path, snapshots: int = 5) -> list[Path]:
     """Risk against time and density snapshots (teacher marked) from a PDE result file."""
-    import h5py
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mfpde.plot import load_cellwise
+    from mfpde.results import PDEResult
 
-    with h5py.File(path) as h5:
-        t = h5["observables/t"][()]
-        risk = h5["observables/risk"][()]
-        picks = np.unique(np.linspace(0, len(t) - 1, snapshots).round().astype(int))
-        fields = [load_cellwise(h5, i) for i in picks]
+    result = PDEResult.from_file(path)
+    t, risk = result.t, result.observables.risk
+    picks = np.unique(np.linspace(0, len(t) - 1, snapshots).round().astype(int))
+    fields = [result.cellwise(i) for i in picks]
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     ax.semilogy(t, risk, "o-", ms=3, color="black")

@@ -94,6 +94,25 @@ def test_custom_expert_script(tmp_path):
     assert len(errors) == 2 and errors[1] < errors[0] / 3, proc.stdout  # N^-1/2: factor 8 expected
 
 
+def test_small_angle_script_plots_a_box_run(tmp_path):
+    """scripts/small_angle_long.py's figures from a short box-start run: the risk curve and the density
+    snapshots (the density is zero outside the transported box, positive inside)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("small_angle_long", ROOT / "scripts" / "small_angle_long.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    case = case_from_dict(cosine_case(2, init={"kind": "box", "lower": [-0.6, -0.6], "upper": [0.6, 0.6]},
+                                      dynamics={"t_end": 0.5}, pde={"n": 8, "save_every": 0.25}))
+    _, path = run_pde(case, out_dir=tmp_path, progress=False, companion=False)
+    pngs = script.plot(path, np.array([[0.9, -1.3]]), tmp_path)
+    import matplotlib.image
+
+    for png in pngs:
+        img = matplotlib.image.imread(png)
+        assert img.shape[0] > 200 and img[..., :3].std() > 0.01, png  # drawn, not blank
+
+
 @pytest.mark.parametrize("degree", [1, 2])
 def test_pde_with_noise_follows_the_heat_kernel(degree):
     """Pure diffusion (lr ~ 0): the Fourier moments of a von Mises density decay as exp(-tau w^2 t).
