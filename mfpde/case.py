@@ -300,6 +300,16 @@ class LimitOptions:
         return o
 
 
+def _parse_sweep(t: dict, section: str, o) -> None:
+    """``n`` (at least two distinct particle numbers, sorted) and ``seeds`` (>= 2) of a sweep over N."""
+    if "n" in t:
+        o.n = sorted(set(_int_list(t["n"], f"{section}.n", minimum=1)))
+        if len(o.n) < 2:
+            raise CaseError(f"{section}.n", "needs at least two distinct values to fit a rate")
+    if "seeds" in t:
+        o.seeds = _integer(t["seeds"], f"{section}.seeds", minimum=2)
+
+
 @dataclass
 class StudyOptions:
     """``[study]``: the N values and the number of seeds of a propagation-of-chaos study."""
@@ -314,12 +324,7 @@ class StudyOptions:
         o = cls()
         if default_seeds is not None:
             o.seeds = default_seeds
-        if "n" in t:
-            o.n = sorted(set(_int_list(t["n"], "study.n", minimum=1)))
-            if len(o.n) < 2:
-                raise CaseError("study.n", "needs at least two distinct values to fit a rate")
-        if "seeds" in t:
-            o.seeds = _integer(t["seeds"], "study.seeds", minimum=2)
+        _parse_sweep(t, "study", o)
         if "reference" in t:
             o.reference = _choice(t["reference"], "study.reference", ("auto", "pde", "limit"))
         return o
@@ -336,12 +341,7 @@ class RegimesOptions:
     def parse(cls, t: dict) -> "RegimesOptions":
         _check_keys(t, {"n", "seeds"}, "regimes")
         o = cls()
-        if "n" in t:
-            o.n = sorted(set(_int_list(t["n"], "regimes.n", minimum=1)))
-            if len(o.n) < 2:
-                raise CaseError("regimes.n", "needs at least two distinct values to fit a slope")
-        if "seeds" in t:
-            o.seeds = _integer(t["seeds"], "regimes.seeds", minimum=2)
+        _parse_sweep(t, "regimes", o)
         return o
 
 
