@@ -165,7 +165,7 @@ def worker(args) -> None:
     stage_count = stages["count"]
     obs = solver.observables()
     rank = {
-        "rank": comm.rank, "cells": int(solver.n_cells), "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "rank": comm.rank, "cells": int(solver.cells.n_cells), "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "stepping_s": float(sum(per_step)), "io_gather_s": io_s, "stages": int(stage_count),
         "profile": _profile(pstats.Stats(prof)) if prof else None,
     }
@@ -176,7 +176,7 @@ def worker(args) -> None:
         stage_count = ranks[0]["stages"]
         result = {
             "ranks": comm.size, "n": args.n, "degree": args.degree, "cell": case.pde.cell,
-            "cells": int(solver.n_cells_global), "dofs": dofs, "setup_s": setup, "steps": args.steps,
+            "cells": int(solver.cells.n_cells_global), "dofs": dofs, "setup_s": setup, "steps": args.steps,
             "stages": stage_count, "stages_counted": True, "stepping_s": stepping,
             "per_step_median_s": float(np.median(per_step)), "per_step_s": per_step.tolist(),
             "throughput_per_rank": dofs / comm.size * stage_count / stepping,  # dofs x stages per second per rank
