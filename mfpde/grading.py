@@ -25,8 +25,8 @@ import numpy as np
 
 from .flow import velocity
 from .initial import InitialDensity
+from .metrics import TWO_PI
 
-TWO_PI = 2.0 * np.pi
 MARGIN = 0.15  # radians added on each side of the predicted swept interval
 TRANSITION = 0.3  # radians over which the mesh density goes from fine to coarse
 

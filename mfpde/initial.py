@@ -27,8 +27,8 @@ from scipy.special import i0e, ive
 
 from . import cutcell
 from .case import InitSpec
+from .metrics import TWO_PI
 
-TWO_PI = 2.0 * np.pi
 # A sub-cell of r times twice a Gaussian's standard deviation gets 8 + 3.5 r Gauss-Legendre points per
 # axis (measured: error <= 4e-15 of the mass for r <= 4 with polynomial factors up to degree 6);
 # sub-cells are at most R_MAX such lengths long.

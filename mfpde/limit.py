@@ -43,14 +43,13 @@ from .guards import agree
 from .lock import output_lock
 from .flow import risk
 from .initial import initial_density
-from .metrics import moment_freqs
+from .metrics import TWO_PI, moment_freqs
 from .particles import block_range
 from .progress import Progress
 from .quadrature import Rule, coarser_rule, make_rule
 from .results import LimitResult, Observables, RunInfo, read_result
 from .storage import partial_path
 
-TWO_PI = 2 * np.pi
 THETA_FULL_MAX = 1 << 22  # /limit/theta holds every saved time while T * M * d <= this
 ACCURACIES = (1e-1, 1e-2, 1e-3)  # of max_k |f_N - F| in the experts-needed table
 

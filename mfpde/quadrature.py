@@ -38,8 +38,8 @@ from numpy.polynomial.legendre import leggauss
 from scipy.stats import qmc
 
 from .errors import CaseError
+from .metrics import TWO_PI
 
-TWO_PI = 2.0 * np.pi
 RULES = ("auto", "tensor", "lattice", "sobol")
 AUTO_TENSOR_MAX_D = 4  # rule = "auto": tensor up to this d, lattice above
 

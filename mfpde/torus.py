@@ -38,8 +38,8 @@ import ufl
 from mpi4py import MPI
 
 from .errors import CaseError
+from .metrics import TWO_PI
 
-TWO_PI = 2.0 * np.pi
 
 _CELL_NAMES = {
     (1, "simplex"): "interval",
