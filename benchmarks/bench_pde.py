@@ -81,8 +81,10 @@ SWEEPS = {
            "degree=1,cell=simplex,n=8/12",
            "degree=3,cell=box,n=3,cfl=1; degree=1,cell=simplex,n=4"),
     "box": ("degree=3,cell=box,n=16/32/64; degree=2,cell=box,n=32/64/128; degree=3,cell=box,n=16/32,grading=4; "
-            "degree=1,cell=simplex,n=64",
-            "degree=3,cell=box,n=16; degree=3,cell=box,n=16,grading=4"),
+            "degree=1,cell=simplex,n=64; degree=1,cell=box,mesh_motion=lagrangian,n=16/32/64/96/128/160/192; "
+            "degree=2,cell=box,mesh_motion=lagrangian,n=32/64",
+            "degree=3,cell=box,n=16; degree=3,cell=box,n=16,grading=4; "
+            "degree=1,cell=box,mesh_motion=lagrangian,n=16/32"),
 }
 # spectral M / py-pde N per case (full, quick); spectral CFL numbers
 SPECTRAL_M = {"default": ("8,12,16,20,24,32", "8,12,16"), "qnn-2q-3p": ("8,12,16,20,24", "8,12"),

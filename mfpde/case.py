@@ -182,11 +182,12 @@ class PDEOptions:
     petsc_options: dict = field(default_factory=dict)
     grading: float = 1.0
     time_scheme: str = "auto"
+    mesh_motion: str = "fixed"
 
     @classmethod
     def parse(cls, t: dict, base_dir: Path, d: int | None = None) -> "PDEOptions":
         _check_keys(t, {"n", "degree", "cell", "cfl", "save_every", "mesh", "moment_max",
-                        "petsc_options", "grading", "time_scheme"}, "pde")
+                        "petsc_options", "grading", "time_scheme", "mesh_motion"}, "pde")
         from .pde.defaults import default_discretization
 
         o = cls(**default_discretization(d))
@@ -202,6 +203,11 @@ class PDEOptions:
             raise CaseError("pde.degree", f"supported degrees on {o.cell} cells are 1..{top}, got {o.degree}")
         if "time_scheme" in t:
             o.time_scheme = _choice(t["time_scheme"], "pde.time_scheme", ("auto", "ssprk3", "ssprk104", "ars443"))
+        if "mesh_motion" in t:
+            o.mesh_motion = _choice(t["mesh_motion"], "pde.mesh_motion", ("fixed", "lagrangian"))
+            if o.mesh_motion == "lagrangian" and o.grading > 1.0:
+                raise CaseError("pde.grading", "a Lagrangian mesh follows the support itself: "
+                                "grading needs mesh_motion = \"fixed\"")
         if "cfl" in t:
             o.cfl = _number(t["cfl"], "pde.cfl", positive=True)
             if o.cfl > 1:

@@ -74,15 +74,22 @@ def _to_reference(cell_type: str, Xc: np.ndarray, x: np.ndarray) -> np.ndarray:
     if cell_type in _SIMPLEX:
         J = np.transpose(Xc[:, 1 : d + 1, :] - Xc[:, :1, :], (0, 2, 1))  # columns X_i - X_0
         return np.linalg.solve(J, (x - Xc[:, 0, :])[:, :, None])[:, :, 0]
+    # Newton on the multilinear map; a point it does not bring back to itself (a distorted cell
+    # of a moving mesh, a point outside the cell) gets NaN, hence is in no cell
     xi = np.full(x.shape, 0.5)
-    for _ in range(8):
-        N, dN = _box_shape(xi, d)
+    scale = np.abs(Xc - Xc[:, :1]).max(axis=(1, 2)) + 1e-300
+    for _ in range(40):
+        N, dN = _box_shape(np.clip(xi, -1.0, 2.0), d)
         r = np.einsum("pa,pai->pi", N, Xc) - x
         J = np.einsum("pai,paj->pij", Xc, dN)
-        delta = np.linalg.solve(J, r[:, :, None])[:, :, 0]
-        xi = xi - delta
-        if np.abs(delta).max(initial=0.0) < 1e-14:
+        with np.errstate(all="ignore"):
+            delta = np.linalg.solve(J, r[:, :, None])[:, :, 0]
+        xi = np.clip(xi, -1.0, 2.0) - delta
+        if not np.any(np.abs(delta) > 1e-14):
             break
+    N, _ = _box_shape(xi, d)
+    miss = np.abs(np.einsum("pa,pai->pi", N, Xc) - x).max(axis=1) > 1e-10 * scale
+    xi[miss] = np.nan
     return xi
 
 

@@ -106,10 +106,28 @@ def graded_coordinates(n: int, intervals: list[tuple[float, float]], grading: fl
     return [graded_axis(n, iv, grading) for iv in intervals]
 
 
+def aligned_axis(n: int, interval: tuple[float, float]) -> np.ndarray:
+    """``n`` vertex coordinates in ``[0, 2 pi)`` with both ends of ``interval`` among them, spacing
+    uniform inside and outside it (as close to ``2 pi / n`` as the split allows)."""
+    a, b = interval
+    if b - a >= TWO_PI * (1.0 - 1e-12):  # the whole circle: nothing to align
+        return np.sort(np.mod(a + TWO_PI * np.arange(n) / n, TWO_PI))
+    inside = min(n - 1, max(1, round(n * (b - a) / TWO_PI)))
+    coords = np.concatenate([np.linspace(a, b, inside + 1), np.linspace(b, a + TWO_PI, n - inside + 1)[1:-1]])
+    return np.sort(np.mod(coords, TWO_PI))
+
+
 def case_coordinates(case) -> list[np.ndarray] | None:
-    """The graded axes of a case (``[pde] grading > 1``), None for the uniform mesh."""
+    """The mesh axes of a case, None for the uniform mesh.
+
+    ``[pde] grading > 1``: graded axes.  A Lagrangian mesh (``[pde] mesh_motion``)
+    of a box start: the box's edges are mesh lines, which the vertices then carry
+    along as the fronts move (:mod:`mfpde.pde.moving`).
+    """
     from .initial import initial_density
 
+    if case.pde.mesh_motion == "lagrangian" and case.init.kind == "box":
+        return [aligned_axis(case.pde.n, iv) for iv in zip(case.init.lower, case.init.upper)]
     if case.pde.grading == 1.0:
         return None
     expert_at = case.expert.bind(case.data.x)

@@ -95,7 +95,8 @@ def run_settings(case, kind: str) -> dict:
         return {"pde.n": None if o.mesh else o.n, "pde.mesh": mesh, "pde.degree": o.degree,
                 "pde.cell": None if o.mesh else o.cell, "pde.cfl": o.cfl, "pde.save_every": o.save_every,
                 "pde.moment_max": o.moment_max, "pde.petsc_options": o.petsc_options,
-                "pde.time_scheme": o.time_scheme, "pde.grading": o.grading}
+                "pde.time_scheme": o.time_scheme, "pde.grading": o.grading,
+                "pde.mesh_motion": o.mesh_motion}
     if kind == "particles":
         o = case.particles
         return {"particles.dt": o.dt, "particles.integrator": o.integrator,

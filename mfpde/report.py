@@ -72,11 +72,12 @@ def _what_was_run(study: StudyResult) -> str:
         parts.append(f"Reference: the limit without a mesh (`mfpde limit`), quadrature rule {pde.description}"
                      + (f", estimated error in F {float(np.max(est)):.1e}" if est is not None else "") + ".")
     elif pde is not None:
-        C = pde.vertices.shape[0]
+        C = pde.num_cells
         how = f" ({pde.n} per direction)" if pde.n is not None else (
             f" (read from {Path(pde.mesh_file).name})" if pde.mesh_file else "")
         parts.append(f"PDE: discontinuous Galerkin of degree {pde.degree} on a periodic mesh of {C} "
-                     f"{pde.cell_type} cells{how}" + (f", {pde.steps} time steps" if pde.steps else "") + ".")
+                     f"{pde.cell_type} cells{how}" + (" moving with the flow" if pde.moving_mesh else "")
+                     + (f", {pde.steps} time steps" if pde.steps else "") + ".")
         mass, mn = pde.observables.extra.get("mass"), pde.observables.extra.get("min_rho")
         if mass is not None and mn is not None and mass.size and mass[0]:
             drift = float(np.max(np.abs(mass - mass[0])) / abs(mass[0]))

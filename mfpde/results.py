@@ -283,7 +283,8 @@ def lagrange_nodes(cell_type: str, degree: int) -> np.ndarray | None:
 
 
 PDE_README = ("density[t, c, j] is the value at node j of cell c at time observables/t[t]; "
-              "the cell's vertices are mesh/vertices[c] (unwrapped, may leave [0, 2pi)); "
+              "the cell's vertices are mesh/vertices[c] (unwrapped, may leave [0, 2pi)), or mesh/vertices[t, c] "
+              "when the mesh moves with the flow (4 dimensions; pde.mesh_motion = lagrangian); "
               "the field is the discontinuous Lagrange interpolant of the given degree on that cell through its "
               "nodes, in the order of reference_points (on the reference interval [0,1], unit simplex or unit box). "
               "mfpde.fields.evaluate_cellwise evaluates it with numpy only.")
@@ -306,7 +307,7 @@ class PDEResult(Result):
     observables: Observables = None
     cell_type: str = ""
     degree: int = 1
-    vertices: np.ndarray = None          # (C, nv, d) unwrapped
+    vertices: np.ndarray = None          # (C, nv, d) unwrapped; (T, C, nv, d) for a moving mesh
     density: np.ndarray = None           # (T, C, ndofs)
     reference_points: np.ndarray = None  # (ndofs, d) nodes on the reference cell
     n: int | None = None
@@ -319,9 +320,19 @@ class PDEResult(Result):
     def t(self) -> np.ndarray:
         return self.observables.t
 
+    @property
+    def num_cells(self) -> int:
+        return int(np.shape(self.vertices)[-3])
+
+    @property
+    def moving_mesh(self) -> bool:
+        """Whether the mesh moved with the flow (vertices at every saved time)."""
+        return np.ndim(self.vertices) == 4
+
     def cellwise(self, i: int) -> dict:
         """The density at saved time ``i`` as the dict of :mod:`mfpde.fields`."""
-        cw = {"cell_type": self.cell_type, "degree": self.degree, "vertices": self.vertices,
+        vertices = self.vertices[i] if self.moving_mesh else self.vertices
+        cw = {"cell_type": self.cell_type, "degree": self.degree, "vertices": vertices,
               "values": np.asarray(self.density[i], dtype=np.float64), "period": self.period}
         if self.reference_points is not None:
             cw["reference_points"] = self.reference_points

@@ -57,6 +57,7 @@ class Record:
     moments: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)   # name -> list (mass, min_rho, ...)
     fields: list = field(default_factory=list)  # rank 0: per saved time the state (theta or density)
+    meshes: list = field(default_factory=list)  # rank 0, a moving PDE mesh: per saved time the cells' vertices
 
     def add(self, t, F, R, moments, state=None, **extra):
         self.t.append(float(t))
@@ -237,6 +238,9 @@ def check_pde_case(case: Case) -> None:
         raise CaseError("dynamics.scaling", f"the PDE is the mean-field limit; scaling = {case.dynamics.scaling!r} "
                         "is for particles (its limit is in `mfpde regimes`)")
     check_petsc_options(case.pde.petsc_options)
+    if case.pde.mesh_motion == "lagrangian" and case.dynamics.tau > 0:
+        raise CaseError("pde.mesh_motion", "a Lagrangian mesh follows the transport only: it needs tau = 0 "
+                        "(use mesh_motion = \"fixed\" with noise)")
     if case.d > 3:
         raise CaseError("expert", f"the parameter torus has d = {case.d}; the PDE solver supports d = 1, 2, 3 "
                         "(d > 3 is for particles only: use `mfpde particles`)")
@@ -262,7 +266,7 @@ def build_pde_solver(case: Case, comm: MPI.Comm = MPI.COMM_WORLD):
     return MeanFieldSolver(mesh, case.expert.bind(case.data.x), case.data.y, case.data.w,
                            initial_density(case), case.dynamics.lr, case.dynamics.tau, degree=o.degree,
                            cfl=o.cfl, freqs=moment_freqs(case.d, o.moment_max),
-                           petsc_options=o.petsc_options, time_scheme=o.time_scheme)
+                           petsc_options=o.petsc_options, time_scheme=o.time_scheme, mesh_motion=o.mesh_motion)
 
 
 def pde_result(case, solver, record: Record, freqs, cellwise, t0, comm, steps) -> PDEResult:
@@ -270,8 +274,9 @@ def pde_result(case, solver, record: Record, freqs, cellwise, t0, comm, steps) -
     n = solver.torus.n
     table = table_as_run(case, "pde", n=n)
     info = RunInfo.of_case(case, run_provenance(case, comm.size, t0), table, settings=settings_json(case, "pde"))
+    vertices = np.array(record.meshes) if solver.mover is not None else cellwise["vertices"]
     return PDEResult(info=info, observables=record.observables(freqs), cell_type=str(cellwise["cell_type"]),
-                     degree=int(cellwise["degree"]), vertices=cellwise["vertices"], density=np.array(record.fields),
+                     degree=int(cellwise["degree"]), vertices=vertices, density=np.array(record.fields),
                      reference_points=cellwise["reference_points"], n=n,
                      mesh_file=str(case.pde.mesh) if case.pde.mesh else "", steps=int(steps),
                      period=float(solver.torus.period))
@@ -306,7 +311,11 @@ def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progre
             dens = tree["pde"]["density"] if comm.rank == 0 else None
             _restore_record(record, tree["observables"], list(dens) if comm.rank == 0 else None,
                             extra_keys=("mass", "min_rho"))
-            solver.set_cellwise(dens[-1] if comm.rank == 0 else None, float(tree["observables"]["t"][-1]))
+            verts = None
+            if solver.mover is not None and comm.rank == 0:
+                record.meshes = list(tree["pde"]["mesh"]["vertices"])
+                verts = record.meshes[-1]
+            solver.set_cellwise(dens[-1] if comm.rank == 0 else None, float(tree["observables"]["t"][-1]), verts)
             steps = int(tree["pde"]["steps"])
             cellwise = solver.gather_cellwise()
 
@@ -316,6 +325,8 @@ def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progre
         cellwise = solver.gather_cellwise()
         record.add(solver.t, o["F"], o["risk"], o["moments"],
                    cellwise["values"] if comm.rank == 0 else None, mass=o["mass"], min_rho=o["min_rho"])
+        if solver.mover is not None and comm.rank == 0:
+            record.meshes.append(cellwise["vertices"])
         if path is not None and comm.rank == 0:
             pde_result(case, solver, record, freqs, cellwise, t0, comm, steps).to_file(partial_path(path), complete=False)
             _kill_after_save(len(record.t))
@@ -360,8 +371,9 @@ def write_companion(solver, record: Record, path: Path, comm) -> Path:
 
     bp = path.with_suffix(".bp")
     values = record.fields if comm.rank == 0 else [None] * len(record.t)
-    with VTXWriter(comm, str(bp), [solver.function], engine="BP4") as vtx:
-        for t, v in zip(record.t, values):
-            solver.set_cellwise(v, t)
+    meshes = record.meshes if comm.rank == 0 and solver.mover is not None else [None] * len(record.t)
+    with VTXWriter(comm, str(bp), [solver.function], engine="BP4") as vtx:  # the mesh with every step
+        for t, v, X in zip(record.t, values, meshes):
+            solver.set_cellwise(v, t, X)
             vtx.write(t)
     return bp

@@ -161,7 +161,7 @@ def _run_study(case: Case, ns: list, n_seeds: int, out: Path, comm: MPI.Comm, pr
 
     lines = [f"study of {case.name}: N = {ns[0]}..{ns[-1]} ({len(ns)} values), {n_seeds} seeds, "
              f"t_end = {case.dynamics.t_end:g}, "
-             + (f"PDE {pde.vertices.shape[0]} {pde.cell_type} cells DG{pde.degree}" if reference == "pde"
+             + (f"PDE {pde.num_cells} {pde.cell_type} cells DG{pde.degree}" if reference == "pde"
                 else f"limit {pde.description}")]
     for name in METRIC_NAMES:
         f = fits[name]

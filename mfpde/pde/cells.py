@@ -98,14 +98,15 @@ class CellQuadrature:
         self.points = np.einsum("qa,cai->cqi", N, X)  # (C, nq, d)
         J = np.einsum("cai,jqa->cqij", X, dN)  # (C, nq, d, d)
         self.weights = np.asarray(qw, dtype=np.float64)
-        self.wdet = qw[None, :] * (np.abs(np.linalg.det(J)) if X.shape[0] else np.zeros((0, len(qw))))  # (C, nq)
+        self.jacobian_det = np.linalg.det(J) if X.shape[0] else np.zeros((0, len(qw)))  # (C, nq), signed
+        self.wdet = qw[None, :] * np.abs(self.jacobian_det)  # (C, nq)
         self.phi = basis.tabulate(0, qp)[0, :, :, 0]  # (nq, n)
 
 
 class CellData:
     """DG(p) space of a torus mesh with the owned cells' geometry, quadrature and mass matrices."""
 
-    def __init__(self, torus, degree: int):
+    def __init__(self, torus, degree: int, moving: bool = False):
         self.torus = torus
         self.msh = msh = torus.mesh
         self.comm = msh.comm
@@ -123,25 +124,45 @@ class CellData:
         self.n_dofs_global = V.dofmap.index_map.size_global
         self.basis = V.ufl_element().basix_element
         self.cell = msh.basix_cell()
-        self.X = msh.geometry.x[msh.geometry.dofmaps[0][:C], :d].copy()  # (C, nv, d)
         self.original_cell_index = np.asarray(topo.original_cell_index[:C], dtype=np.int64)
+        qp, qw = basix.make_quadrature(self.cell, 2 * p)
+        phi = self.basis.tabulate(0, qp)[0, :, :, 0]
+        self.Mref = np.einsum("q,qi,qj->ij", qw, phi, phi)
+        self.Mref_inv = np.linalg.inv(self.Mref)
+        self.moving = moving  # a moving mesh keeps a dense mass matrix per cell (see _mass_matrices)
+        V0 = dolfinx.fem.functionspace(msh, ("DG", 0))
+        v0 = ufl.TestFunction(V0)
+        self._perimeter = dolfinx.fem.form((v0("+") + v0("-")) * ufl.dS)
+        self._perimeter_dofs = V0.dofmap.list[:C, 0]
+        self._perimeter_vector = dolfinx.la.vector(V0.dofmap.index_map, 1)
 
-        self.quad = CellQuadrature(self.cell, self.X, 2 * p + 3, self.basis)  # observables, errors, projection
-        self._mass_matrices()
+        self.update_geometry()
         self.volume = self.sum(self.cellvol.sum())
-        self.h_min = self._cell_size()
+        self._h_min = self._cell_size()  # now, collectively
+
+    def update_geometry(self) -> None:
+        """Cell vertices, quadrature, mass matrices and ``h_min`` from the mesh geometry (after a move)."""
+        msh, C = self.msh, self.n_cells
+        self.X = msh.geometry.x[msh.geometry.dofmaps[0][:C], : self.d].copy()  # (C, nv, d)
+        self.quad = CellQuadrature(self.cell, self.X, 2 * self.degree + 3, self.basis)  # observables, projection
+        self._mass_matrices()
+        self._h_min = None
+
+    @property
+    def h_min(self) -> float:
+        """``min_cells d |K| / |dK|`` over all ranks (collective on first use after a move)."""
+        if self._h_min is None:
+            self._h_min = self._cell_size()
+        return self._h_min
 
     # ------------------------------------------------------------------ mass
     def _mass_matrices(self) -> None:
         q = self.quad
-        qp, qw = basix.make_quadrature(self.cell, 2 * self.degree)
-        phi = self.basis.tabulate(0, qp)[0, :, :, 0]
-        self.Mref = np.einsum("q,qi,qj->ij", qw, phi, phi)
-        self.Mref_inv = np.linalg.inv(self.Mref)
         det = q.wdet / q.weights[None, :]  # |det J| at the quadrature points
         self.det = det.mean(axis=1) if det.size else np.zeros(0)
         spread = np.abs(det - self.det[:, None]).max(axis=1) if det.size else np.zeros(0)
-        self.curved = np.nonzero(spread > 1e-12 * self.det)[0]
+        # on a moving mesh every cell takes the dense path, so that the work per stage does not depend on the shape
+        self.curved = np.arange(self.n_cells) if self.moving else np.nonzero(spread > 1e-12 * self.det)[0]
         self.cellint = self.det[:, None] * self.Mref.sum(axis=1)[None, :]  # int psi_i over the cell, (C, n)
         self.M_curved = np.einsum("cq,qi,qj->cij", q.wdet[self.curved], q.phi, q.phi)
         self.Minv_curved = np.linalg.inv(self.M_curved) if self.curved.size else self.M_curved
@@ -184,10 +205,10 @@ class CellData:
 
     def _cell_size(self) -> float:
         """``min_cells d |K| / |dK|`` over all ranks (inradius for simplices)."""
-        V0 = dolfinx.fem.functionspace(self.msh, ("DG", 0))
-        v0 = ufl.TestFunction(V0)
-        per = dolfinx.fem.assemble_vector(dolfinx.fem.form((v0("+") + v0("-")) * ufl.dS))
+        per = self._perimeter_vector
+        per.array[:] = 0.0
+        dolfinx.fem.assemble_vector(per.array, self._perimeter)
         per.scatter_reverse(dolfinx.la.InsertMode.add)
-        perim = per.array[V0.dofmap.list[: self.n_cells, 0]]
+        perim = per.array[self._perimeter_dofs]
         h = self.d * self.cellvol / perim if self.n_cells else np.array([np.inf])
         return self.comm.allreduce(float(h.min()), op=MPI.MIN)

@@ -43,19 +43,35 @@ class Observables:
     def __init__(self, cells: CellData, expert_at, K: int, freqs: np.ndarray):
         self.cells = cells
         self.freqs = freqs
+        self.expert_at, self.K = expert_at, K
+        self.update_geometry()
+
+    def update_geometry(self) -> None:
+        """``B`` from the cells' current quadrature (at set-up, and after every move of a moving mesh).
+
+        On a moving mesh ``B`` is not formed: ``wphi[c, q, k] = |det J| w_q phi(x_k; theta_q)`` is kept
+        and ``F = sum u(theta_q) wphi`` costs one pass over the points instead of one over (dofs, K).
+        """
+        cells, K = self.cells, self.K
         q = cells.quad
         C = cells.n_cells
-        if expert_at is not None:
+        self.wphi = None
+        if self.expert_at is not None and cells.moving:
+            phi_q = expert_in_blocks(self.expert_at, q.points.reshape(-1, cells.d), K, False)
+            self.wphi = np.ascontiguousarray((phi_q.reshape(K, C, -1) * q.wdet[None]).transpose(1, 2, 0))
+        elif self.expert_at is not None:
             self.B = np.empty((C, cells.dofs.shape[1], K))
             for s in range(0, C, _CHUNK):
                 pts = q.points[s : s + _CHUNK]
-                phi_q = expert_in_blocks(expert_at, pts.reshape(-1, cells.d), K, False).reshape(K, pts.shape[0], -1)
+                phi_q = expert_in_blocks(self.expert_at, pts.reshape(-1, cells.d), K, False).reshape(K, pts.shape[0], -1)
                 self.B[s : s + _CHUNK] = np.einsum("cq,qi,kcq->cik", q.wdet[s : s + _CHUNK], q.phi, phi_q)
         else:
             self.B = np.zeros((C, cells.dofs.shape[1], K))
 
     def outputs(self, U: np.ndarray) -> np.ndarray:
         """``F(x_k)`` (K,)."""
+        if self.wphi is not None:
+            return self.cells.sum(np.einsum("cq,cqk->k", self.cells.values_at_quadrature(U), self.wphi))
         return self.cells.sum(np.einsum("cik,ci->k", self.B, U))
 
     def moments(self, U: np.ndarray) -> np.ndarray:

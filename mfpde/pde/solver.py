@@ -51,10 +51,12 @@ from . import stepping
 from .cells import CellData
 from .diffusion import Diffusion
 from .limiter import PositivityLimiter
+from .moving import LagrangianMesh
 from .observables import Observables
 from .transport import TransportOperator
 
 _CHUNK = 4096
+MESH_MOTIONS = ("fixed", "lagrangian")
 
 
 def resolve_scheme(time_scheme: str, tau: float) -> str:
@@ -89,6 +91,8 @@ class MeanFieldSolver:
         replacing the mean-field one (exact-solution tests).
     time_scheme : ``auto`` (ssprk104 if tau = 0, ars443 if tau > 0), ``ssprk3``,
         ``ssprk104`` or ``ars443``.
+    mesh_motion : ``fixed``, or ``lagrangian`` (vertices carried by the flow,
+        ALE fluxes, see :mod:`.moving`; tau = 0 only).
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class MeanFieldSolver:
         velocity: Callable[[np.ndarray], np.ndarray] | None = None,
         normalize: bool = True,
         time_scheme: str = "auto",
+        mesh_motion: str = "fixed",
     ):
         check_dimension(mesh.d)
         if not (np.isfinite(cfl) and cfl > 0):
@@ -118,8 +123,15 @@ class MeanFieldSolver:
         if expert_at is None and velocity is None:
             raise ValueError("give expert_at (mean-field velocity) or a prescribed velocity")
         self.time_scheme = resolve_scheme(time_scheme, float(tau))
+        if mesh_motion not in MESH_MOTIONS:
+            raise CaseError("pde.mesh_motion", f"unknown mesh motion {mesh_motion!r} ({', '.join(MESH_MOTIONS)})")
+        moving = mesh_motion == "lagrangian"
+        if moving and tau > 0:
+            raise CaseError("pde.mesh_motion", "a Lagrangian mesh follows the transport only: it needs tau = 0 "
+                            "(use mesh_motion = \"fixed\" with noise)")
+        self.mesh_motion = mesh_motion
         self.torus = mesh
-        self.cells = cells = CellData(mesh, degree)
+        self.cells = cells = CellData(mesh, degree, moving=moving)
         self.msh, self.comm, self.d, self.degree = cells.msh, cells.comm, cells.d, cells.degree
         self.V = cells.V
         self.lr = float(lr)
@@ -138,7 +150,10 @@ class MeanFieldSolver:
 
         self.freqs = moment_freqs(self.d) if freqs is None else np.asarray(freqs, dtype=np.int64).reshape(-1, self.d)
         self.obs = Observables(cells, expert_at, self.K, self.freqs)
-        self.transport = TransportOperator(cells, expert_at, self.K, velocity)
+        self.transport = TransportOperator(cells, expert_at, self.K, velocity, moving=moving)
+        self.mover = LagrangianMesh(cells, expert_at, self.K, velocity) if moving else None
+        if moving:
+            self.mover.set_positions(self.mover.P)  # the vertex velocity table
         self.limiter = PositivityLimiter(cells)
         self.diffusion = Diffusion(cells, petsc_options) if self.tau > 0 else None
         self._diss_form = dolfinx.fem.form(ufl.inner(self.transport.vel, self.transport.vel) * self.function * ufl.dx)
@@ -178,9 +193,31 @@ class MeanFieldSolver:
         self.function.x.scatter_forward()
 
     def _set_velocity(self, U: np.ndarray) -> None:
+        c = None
         if not self.prescribed:
             F = self.obs.outputs(U)
-            self.transport.set_coefficients(-self.lr * self.w * (F - self.y))
+            c = -self.lr * self.w * (F - self.y)
+            self.transport.set_coefficients(c)
+        if self.mover is not None:
+            self._vertex_velocity = self.mover.velocity(c)
+            self.mover.set_mesh_velocity(self.transport.mesh_velocity, self._vertex_velocity)
+
+    # a moving mesh: the Runge-Kutta unknowns are Z = (M(X) U, X), see .moving
+    def _move_to(self, P: np.ndarray) -> None:
+        if np.array_equal(P, self.mover.P):
+            return
+        self.mover.set_positions(P)
+        self.cells.update_geometry()
+        self.obs.update_geometry()
+        self.transport.update_geometry()
+
+    def _pack(self, U: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.cells.apply_mass(U).ravel(), self.mover.P.ravel()])
+
+    def _unpack(self, Z: np.ndarray) -> np.ndarray:
+        n = self.U.size
+        self._move_to(Z[n:].reshape(self.mover.P.shape))
+        return self.cells.apply_mass_inverse(Z[:n].reshape(self.U.shape))
 
     def _all_finite(self, U: np.ndarray) -> bool:
         return bool(self.cells.allreduce(bool(np.all(np.isfinite(U))), op=MPI.LAND))
@@ -194,7 +231,11 @@ class MeanFieldSolver:
 
     # ------------------------------------------------------------------ stage operations (used by .stepping)
     def rate(self, U: np.ndarray) -> np.ndarray:
-        """Transport time derivative ``M^{-1} b(U)`` with the velocity of U."""
+        """Transport time derivative ``M^{-1} b(U)`` with the velocity of U (moving mesh: of ``Z``, ``(b, w)``)."""
+        if self.mover is not None:
+            U = self._unpack(U)
+            self._set_velocity(U)
+            return np.concatenate([self.transport.residual(U).ravel(), self._vertex_velocity.ravel()])
         self._set_velocity(U)
         return self.transport(U)
 
@@ -204,7 +245,19 @@ class MeanFieldSolver:
         return self.transport.residual(U)
 
     def stage(self, U: np.ndarray) -> np.ndarray | None:
-        """Limited stage value, or None if a cell mean is negative (the step is retried)."""
+        """Limited stage value, or None if a cell mean is negative or a moved cell inverted (the step is retried)."""
+        if self.mover is None:
+            return self._limited(U)
+        U = self._unpack(U)
+        if self.mover.inverted():
+            return None
+        U = self._limited(U)
+        if U is None:
+            return None
+        self._stage_density = U  # the step's result when this is its last stage (M^-1 M U would not be exact)
+        return self._pack(U)
+
+    def _limited(self, U: np.ndarray) -> np.ndarray | None:
         means = self.cells.means(U)
         mmin = float(means.min()) if means.size else np.inf
         mmin = self.cells.allreduce(mmin if np.isfinite(mmin) else -np.inf, op=MPI.MIN)
@@ -277,15 +330,26 @@ class MeanFieldSolver:
         U0 = self.U
         self._scale = self.cells.allreduce(float(np.abs(U0).max()) if U0.size else 0.0, op=MPI.MAX)
         scheme = stepping.STEP[self.time_scheme]
-        for _ in range(30):
-            U = scheme(self, U0, dt)
-            if U is not None:
-                break
-            self.rejected_steps += 1
-            dt = dt / 2
-        else:  # pragma: no cover
-            raise NonFiniteError(f"pde: no positive step found at t = {self.t:.6g} (last dt {dt:.3g})")
-        self._stop_if_not_finite(U)
+        P0 = None if self.mover is None else self.mover.P.copy()
+        Z0 = U0 if self.mover is None else self._pack(U0)
+        try:
+            for _ in range(30):
+                U = scheme(self, Z0, dt)
+                if U is not None:
+                    break
+                self.rejected_steps += 1
+                dt = dt / 2
+                if P0 is not None:
+                    self._move_to(P0)
+            else:  # pragma: no cover
+                raise NonFiniteError(f"pde: no positive step found at t = {self.t:.6g} (last dt {dt:.3g})")
+            if P0 is not None:
+                U = self._stage_density
+            self._stop_if_not_finite(U)
+        except NonFiniteError:
+            if P0 is not None:
+                self._move_to(P0)
+            raise
         self.U = U
         self._write(U)
         self.t += dt
@@ -359,12 +423,16 @@ class MeanFieldSolver:
             "period": self.torus.period,
         }
 
-    def set_cellwise(self, values, t: float) -> None:
-        """Restore a state written by :meth:`gather_cellwise` (values on rank 0), collective."""
+    def set_cellwise(self, values, t: float, vertices=None) -> None:
+        """Restore a state written by :meth:`gather_cellwise` (values, and on a moving mesh its
+        ``vertices``, on rank 0), collective."""
         c = self.cells
         values = self.comm.bcast(np.asarray(values, dtype=np.float64) if self.comm.rank == 0 else None, root=0)
         if values.shape != (c.n_cells_global, c.dofs.shape[1]):
             raise ValueError(f"set_cellwise: values have shape {values.shape}, expected {(c.n_cells_global, c.dofs.shape[1])}")
+        if self.mover is not None:
+            vertices = self.comm.bcast(np.asarray(vertices, dtype=np.float64) if self.comm.rank == 0 else None, root=0)
+            self._move_to(self.mover.positions_of(vertices))
         self.U = values[c.original_cell_index].copy()
         self._write(self.U)
         self.t = float(self.comm.bcast(t, root=0))

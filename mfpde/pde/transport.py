@@ -31,31 +31,30 @@ from .observables import expert_in_blocks
 
 
 class TransportOperator:
-    """``M^{-1}`` times the upwind transport residual, for the velocity ``G c`` (or a prescribed one)."""
+    """``M^{-1}`` times the upwind transport residual, for the velocity ``G c`` (or a prescribed one).
 
-    def __init__(self, cells: CellData, expert_at, K: int, velocity=None):
+    With ``moving=True`` the flux is that of the velocity relative to the mesh,
+    ``v - w`` (``mesh_velocity``, see :mod:`.moving`), and :meth:`update_geometry`
+    re-tabulates ``grad phi`` at the moved velocity nodes.
+    """
+
+    def __init__(self, cells: CellData, expert_at, K: int, velocity=None, moving: bool = False):
         msh, d, p = cells.msh, cells.d, cells.degree
         self.cells = cells
+        self.expert_at, self.K, self.prescribed = expert_at, K, velocity
         self.W = W = dolfinx.fem.functionspace(msh, ("Lagrange", p + 1, (d,)))
         self.vel = dolfinx.fem.Function(W, name="velocity")
-        coords = W.tabulate_dof_coordinates()[:, :d]
-        if velocity is not None:
-            v = np.asarray(velocity(coords), dtype=np.float64).reshape(len(coords), d)
-            self.vel.x.array[:] = v.reshape(-1)
-            self.G = None
-            self.grad_sq_max = None
-        else:
-            grad = expert_in_blocks(expert_at, np.ascontiguousarray(coords), K, True)
-            self.G = np.ascontiguousarray(grad.transpose(1, 2, 0).reshape(-1, K))
-            gsq = np.ascontiguousarray((grad * grad).sum(axis=2).max(axis=1) if grad.shape[1] else np.zeros(K))
-            cells.comm.Allreduce(MPI.IN_PLACE, gsq, op=MPI.MAX)
-            self.grad_sq_max = gsq  # max |grad phi_k|^2 over the velocity points, (K,)
+        self.G = self.grad_sq_max = None
+        self.update_geometry()
         self._n_vel_own = W.dofmap.index_map.size_local * d
 
         self.stage = dolfinx.fem.Function(cells.V)  # the density a residual is evaluated at
         psi = ufl.TestFunction(cells.V)
         nrm = ufl.FacetNormal(msh)
         u, vel = self.stage, self.vel
+        self.mesh_velocity = dolfinx.fem.Function(W, name="mesh_velocity") if moving else None
+        if moving:
+            vel = vel - self.mesh_velocity
         vn = ufl.dot(vel, nrm)
         un = (vn + abs(vn)) / 2
         md = {"quadrature_degree": transport_quadrature_degree(cells.cell_type, p)}
@@ -64,6 +63,21 @@ class TransportOperator:
         self._L = dolfinx.fem.form(L, form_compiler_options=EXACT_TABLES)
         self._b = dolfinx.la.vector(cells.V.dofmap.index_map, cells.V.dofmap.index_map_bs)
 
+    def update_geometry(self) -> None:
+        """The velocity table at the velocity space's nodes (at set-up, and after every move of the mesh)."""
+        d, K = self.cells.d, self.K
+        coords = self.W.tabulate_dof_coordinates()[:, :d]
+        if self.prescribed is not None:
+            v = np.asarray(self.prescribed(coords), dtype=np.float64).reshape(len(coords), d)
+            self.vel.x.array[:] = v.reshape(-1)
+            return
+        grad = expert_in_blocks(self.expert_at, np.ascontiguousarray(coords), K, True)
+        self.G = np.ascontiguousarray(grad.transpose(1, 2, 0).reshape(-1, K))
+        if self.grad_sq_max is None:
+            gsq = np.ascontiguousarray((grad * grad).sum(axis=2).max(axis=1) if grad.shape[1] else np.zeros(K))
+            self.cells.comm.Allreduce(MPI.IN_PLACE, gsq, op=MPI.MAX)
+            self.grad_sq_max = gsq  # max |grad phi_k|^2 over the velocity points at set-up, (K,)
+
     def set_coefficients(self, c: np.ndarray) -> None:
         """Velocity ``sum_k c_k grad phi_k`` (no-op for a prescribed velocity)."""
         if self.G is not None:
@@ -71,7 +85,11 @@ class TransportOperator:
             self.vel.x.array[:] = np.einsum("mk,k->m", self.G, c)
 
     def vmax(self) -> float:
-        v = self.vel.x.array[: self._n_vel_own].reshape(-1, self.cells.d)
+        """``max |v|`` (``max |v - w|`` on a moving mesh) over the velocity nodes, all ranks."""
+        v = self.vel.x.array[: self._n_vel_own]
+        if self.mesh_velocity is not None:
+            v = v - self.mesh_velocity.x.array[: self._n_vel_own]
+        v = v.reshape(-1, self.cells.d)
         vmax = float(np.sqrt((v * v).sum(axis=1)).max()) if v.size else 0.0
         return self.cells.allreduce(vmax, MPI.MAX)
 
