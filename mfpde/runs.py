@@ -16,6 +16,7 @@ import copy
 import json
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -355,6 +356,9 @@ def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progre
     finally:
         bar.close()
 
+    if solver.mesh_frozen_at is not None and comm.rank == 0 and progress:
+        print(f"pde: the Lagrangian mesh stopped moving at t = {solver.mesh_frozen_at:.4g} (its cells too distorted); "
+              "the run went on with that mesh fixed", file=sys.stderr)
     obs = record.observables(freqs).as_dict()
     if path is not None:
         if comm.rank == 0:

@@ -157,3 +157,24 @@ def test_resume_after_kill_9_continues_the_moving_mesh(tmp_path):
     with h5py.File(ref) as a, h5py.File(done) as b:
         for key in ("observables/F", "observables/mass", "pde/density", "pde/mesh/vertices"):
             np.testing.assert_allclose(b[key][()], a[key][()], rtol=0, atol=1e-12, err_msg=key)
+
+
+def test_a_shearing_mesh_stops_moving_before_a_cell_inverts():
+    """A shear flow distorts the cells without bound: below the shape-quality floor the mesh stops
+    (w = 0) and the run goes on as on a fixed mesh, mass and positivity kept."""
+    from mfpde.pde.moving import QUALITY_FLOOR
+
+    shear = lambda th: np.stack([1.5 * np.sin(th[:, 1]), np.zeros(len(th))], axis=1)  # noqa: E731
+    mesh = torus_mesh(MPI.COMM_WORLD, 2, 8, "box")
+    s = MeanFieldSolver(mesh, None, [0.0], [1.0], smooth_rho0, lr=0.0, degree=1, mesh_motion="lagrangian",
+                        velocity=shear)
+    assert s.cells.shape_quality() > 0.9
+    s.advance(5.0)
+    assert s.mesh_frozen_at is not None and 0.0 < s.mesh_frozen_at < 5.0  # measured: 4.0 (quality 0.033)
+    frozen = s.mover.P.copy()
+    assert s.cells.shape_quality() > 0.0  # no cell inverted
+    assert s.cells.shape_quality() < QUALITY_FLOOR
+    s.advance(6.0)
+    np.testing.assert_array_equal(s.mover.P, frozen)
+    o = s.observables()
+    assert abs(o["mass"] - 1.0) < 1e-12 and o["min_rho"] >= 0.0

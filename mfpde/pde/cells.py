@@ -155,6 +155,21 @@ class CellData:
             self._h_min = self._cell_size()
         return self._h_min
 
+    def shape_quality(self) -> float:
+        """``min_K min_corners det J_K(corner) / (longest edge of K)^d`` over all ranks (collective).
+
+        1 for a square, about 0.5 for a right simplex; it reaches 0 when a cell
+        degenerates (a quadrilateral whose corner angle closes, a flattened cell).
+        """
+        corners = np.asarray(basix.geometry(self.cell), dtype=np.float64)
+        cmap = basix.create_element(basix.ElementFamily.P, self.cell, 1, basix.LagrangeVariant.equispaced)
+        dN = cmap.tabulate(1, corners)[1:, :, :, 0]  # (d, corners, nv)
+        J = np.einsum("cai,jqa->cqij", self.X, dN)  # (C, corners, d, d)
+        edges = np.asarray(basix.topology(self.cell)[1])
+        longest = np.linalg.norm(self.X[:, edges[:, 0]] - self.X[:, edges[:, 1]], axis=2).max(axis=1)
+        q = float((np.linalg.det(J).min(axis=1) / longest**self.d).min()) if self.n_cells else np.inf
+        return self.allreduce(q, MPI.MIN)
+
     # ------------------------------------------------------------------ mass
     def _mass_matrices(self) -> None:
         q = self.quad

@@ -25,6 +25,13 @@ geometry (see :mod:`mfpde.torus`): cell ``c``'s node ``j`` is at
 ``P[v(c, j)] + 2 pi S[c, j]``.  Every rank integrates the positions of its
 local vertices itself, with the same velocity coefficients (an allreduce), so
 ghost copies agree without communication.
+
+A flow that concentrates the density also squeezes the cells around it:
+when the shape quality of the mesh (:meth:`.cells.CellData.shape_quality`)
+falls below ``QUALITY_FLOOR`` the mesh stops moving (``w = 0``), and the run
+goes on as on a fixed mesh, the one the flow has graded so far.  In the box
+case the quality falls from 0.98 at t = 0 to 0.17 at t = 4, 0.07 at t = 6 and
+0.004 at t = 10; a cell inverts near t = 11.6.
 """
 
 from __future__ import annotations
@@ -32,11 +39,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fem  # noqa: F401, I001
+import basix
 import dolfinx
 import dolfinx.fem
 from mpi4py import MPI
 
 from .observables import expert_in_blocks
+
+QUALITY_FLOOR = 0.05
 
 
 class LagrangianMesh:
@@ -65,6 +75,7 @@ class LagrangianMesh:
         self.vertex_dof[self.c2v] = self.V1.dofmap.list[:n_local]
         self.w1 = dolfinx.fem.Function(self.V1)
         self.G = None
+        self.frozen = False  # set when the cells get too distorted: w = 0 from then on (a fixed mesh)
 
     def set_positions(self, P: np.ndarray) -> None:
         """Move the vertices to ``P`` (local vertices, unwrapped) and the gradient table with them."""
@@ -86,10 +97,24 @@ class LagrangianMesh:
         return P
 
     def velocity(self, c: np.ndarray | None) -> np.ndarray:
-        """Vertex velocities ``sum_k c_k grad phi_k(P_j)`` (or the prescribed velocity), (vertices, d)."""
+        """Vertex velocities ``sum_k c_k grad phi_k(P_j)`` (or the prescribed velocity), (vertices, d);
+        zero once the mesh is frozen."""
+        if self.frozen:
+            return np.zeros_like(self.P)
         if self.prescribed is not None:
             return self.G
         return np.einsum("mk,k->m", self.G, c).reshape(self.P.shape)
+
+    def strain_rate(self, w: np.ndarray) -> float:
+        """``max |w_a - w_b| / |X_a - X_b|`` over the edges of the owned cells, all ranks: how fast
+        the cells change shape (the step keeps ``dt * strain_rate <= 2 cfl``)."""
+        cells = self.cells
+        edges = np.asarray(basix.topology(cells.cell)[1])
+        own = self.c2v[: cells.n_cells]
+        dw = w[own[:, edges[:, 0]]] - w[own[:, edges[:, 1]]]
+        dx = cells.X[:, edges[:, 0]] - cells.X[:, edges[:, 1]]
+        rate = float((np.linalg.norm(dw, axis=2) / np.linalg.norm(dx, axis=2)).max()) if own.size else 0.0
+        return cells.allreduce(rate, MPI.MAX)
 
     def set_mesh_velocity(self, target: dolfinx.fem.Function, w: np.ndarray) -> None:
         """``target`` (the velocity space) := the CG1 interpolant of the vertex velocities ``w``."""
@@ -97,6 +122,5 @@ class LagrangianMesh:
         target.interpolate(self.w1)
 
     def inverted(self) -> bool:
-        """Whether any owned cell has a non-positive Jacobian at a quadrature point (collective)."""
-        bad = bool(np.any(self.cells.quad.jacobian_det <= 0.0))
-        return bool(self.cells.comm.allreduce(bad, op=MPI.LOR)) if self.cells.comm.size > 1 else bad
+        """Whether any cell has a non-positive Jacobian at a corner (collective)."""
+        return self.cells.shape_quality() <= 0.0

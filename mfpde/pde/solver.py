@@ -18,7 +18,10 @@ max|v|``.  As the velocity vanishes near a stationary state this step would
 grow without bound while the residuals still evolve (``dr/dt = -lr Theta W
 r``), so ``dt`` is also capped by ``2 cfl / (lr sum_k w_k max|grad phi_k|^2)``
 (an accuracy bound on the residual dynamics, ``lr |Theta W| dt <= 1/2`` at
-the default ``cfl = 1/4``).
+the default ``cfl = 1/4``).  On a moving mesh ``max|v|`` is ``max|v - w|``
+(the flux is relative to the mesh) and, while the mesh moves, ``dt <= 2 cfl /
+max |w_a - w_b| / |X_a - X_b|`` over the cells' edges (a cell's shape changes
+by a bounded fraction per step; see :mod:`.moving`).
 
 Initial density: L2 projection of ``rho0`` onto DG(p), using
 ``rho0.cell_quadrature`` when the density offers it (exact for piecewise
@@ -51,7 +54,7 @@ from . import stepping
 from .cells import CellData
 from .diffusion import Diffusion
 from .limiter import PositivityLimiter
-from .moving import LagrangianMesh
+from .moving import QUALITY_FLOOR, LagrangianMesh
 from .observables import Observables
 from .transport import TransportOperator
 
@@ -130,6 +133,7 @@ class MeanFieldSolver:
             raise CaseError("pde.mesh_motion", "a Lagrangian mesh follows the transport only: it needs tau = 0 "
                             "(use mesh_motion = \"fixed\" with noise)")
         self.mesh_motion = mesh_motion
+        self.mesh_frozen_at = None  # a Lagrangian mesh: the time it stopped moving (see .moving)
         self.torus = mesh
         self.cells = cells = CellData(mesh, degree, moving=moving)
         self.msh, self.comm, self.d, self.degree = cells.msh, cells.comm, cells.d, cells.degree
@@ -216,7 +220,8 @@ class MeanFieldSolver:
 
     def _unpack(self, Z: np.ndarray) -> np.ndarray:
         n = self.U.size
-        self._move_to(Z[n:].reshape(self.mover.P.shape))
+        if not self.mover.frozen:  # (a frozen mesh: the positions' round-off must not trigger geometry updates)
+            self._move_to(Z[n:].reshape(self.mover.P.shape))
         return self.cells.apply_mass_inverse(Z[:n].reshape(self.U.shape))
 
     def _all_finite(self, U: np.ndarray) -> bool:
@@ -310,6 +315,11 @@ class MeanFieldSolver:
         p = self.degree
         c_ssp = stepping.SSP_COEFFICIENT[self.time_scheme]
         dt = c_ssp * self.cfl * 3.0 * self.h_min / ((2 * p + 1) * vmax) if vmax > 0 else math.inf
+        if self.mover is not None and not self.mover.frozen:
+            # the vertices move with v: keep the change of a cell's shape per step bounded
+            strain = self.mover.strain_rate(self._vertex_velocity)
+            if strain > 0:
+                dt = min(dt, 2.0 * self.cfl / strain)
         gsq = self.transport.grad_sq_max
         if gsq is not None and self.lr:
             # the residuals relax as dr/dt = -lr Theta W r, |Theta W| <= sum_k w_k max|grad phi_k|^2:
@@ -321,6 +331,9 @@ class MeanFieldSolver:
         """One CFL-adaptive step; returns the dt used."""
         if not dt_max > 0:
             raise ValueError(f"step: dt_max must be positive, got {dt_max}")
+        if self.mover is not None and not self.mover.frozen and self.cells.shape_quality() < QUALITY_FLOOR:
+            self.mover.frozen = True
+            self.mesh_frozen_at = self.t
         dt = self.stable_dt()
         if not math.isfinite(dt):
             dt = self.h_min  # zero velocity: any step is exact for transport
