@@ -109,7 +109,7 @@ def locate(cellwise: dict, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     P = len(pts)
     lo, hi = X.min(axis=1), X.max(axis=1)
     centroid = X.mean(axis=1)
-    ext = float((hi - lo).max())
+    ext = float(np.median((hi - lo).max(axis=1))) if C else 0.0  # typical, not largest: stretched cells span buckets
     nb = max(1, int(L / ext)) if ext > 0 else 1
     bs = L / nb
     # every cell in every bucket its bounding box touches (periodically)

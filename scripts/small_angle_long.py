@@ -1,8 +1,9 @@
 """Long-time behaviour from a small-angle start, through the Python API (issue 8, item 3).
 
 Runs the PDE of ``cases/small-angle-long.toml`` (default circuit and data, rho_0
-uniform on [-0.6, 0.6]^2, t = 40, graded mesh) and draws two figures into the
-output folder: the risk against time (log scale) and density snapshots on the
+uniform on [-0.6, 0.6]^2, t = 40, graded mesh; ``cases/small-angle-long-lagrangian.toml``:
+the same on a mesh moving with the flow) and draws two figures into the
+output folder (``<case name>-risk.png``, ``<case name>-density.png``): the risk against time (log scale) and density snapshots on the
 torus with the teacher's parameters marked (white crosses).  Works under mpirun:
 
     .venv/bin/python scripts/small_angle_long.py [--case cases/small-angle-long.toml] [--out runs/small-angle-long]
@@ -43,8 +44,9 @@ def plot(path: Path, teacher: np.ndarray, out_dir: Path, snapshots: int = 5) -> 
     ax.set_xlabel("time $t$")
     ax.set_ylabel("risk $R(\\rho_t)$")
     ax.grid(alpha=0.3, which="both")
-    ax.set_title("small-angle start: risk")
-    risk_png = out_dir / "small-angle-long-risk.png"
+    ax.set_title("small-angle start: risk" + (" (Lagrangian mesh)" if result.moving_mesh else ""))
+    stem = Path(path).name.removesuffix(".pde.h5")
+    risk_png = out_dir / f"{stem}-risk.png"
     fig.savefig(risk_png, dpi=150)
     plt.close(fig)
 
@@ -59,7 +61,7 @@ def plot(path: Path, teacher: np.ndarray, out_dir: Path, snapshots: int = 5) -> 
         ax.set_xlabel(r"$\theta_1$")
     np.atleast_1d(axes)[0].set_ylabel(r"$\theta_2$")
     np.atleast_1d(axes)[0].legend(loc="upper right", fontsize=8)
-    dens_png = out_dir / "small-angle-long-density.png"
+    dens_png = out_dir / f"{stem}-density.png"
     fig.savefig(dens_png, dpi=150)
     plt.close(fig)
     return [risk_png, dens_png]
