@@ -86,21 +86,49 @@ def reference_facet_points(cell: basix.CellType, degree: int) -> np.ndarray:
     return np.concatenate(out, axis=0)
 
 
+def jacobian_det(J: np.ndarray) -> np.ndarray:
+    """Determinants of a stack of 1x1, 2x2 or 3x3 matrices (..., d, d), written out (no LU per matrix)."""
+    d = J.shape[-1]
+    if d == 1:
+        return J[..., 0, 0].copy()
+    if d == 2:
+        return J[..., 0, 0] * J[..., 1, 1] - J[..., 0, 1] * J[..., 1, 0]
+    return (J[..., 0, 0] * (J[..., 1, 1] * J[..., 2, 2] - J[..., 1, 2] * J[..., 2, 1])
+            - J[..., 0, 1] * (J[..., 1, 0] * J[..., 2, 2] - J[..., 1, 2] * J[..., 2, 0])
+            + J[..., 0, 2] * (J[..., 1, 0] * J[..., 2, 1] - J[..., 1, 1] * J[..., 2, 0]))
+
+
+class CellMap:
+    """The P1/Q1 coordinate map at fixed reference points: ``x = N X``, ``J = dN X`` for cells ``X`` (C, nv, d)."""
+
+    def __init__(self, cell: basix.CellType, ref_points: np.ndarray):
+        cmap = basix.create_element(basix.ElementFamily.P, cell, 1, basix.LagrangeVariant.equispaced)
+        tab = cmap.tabulate(1, ref_points)  # (1+d, nq, nv, 1)
+        self.N, self.dN = tab[0, :, :, 0], tab[1:, :, :, 0]
+
+    def points(self, X: np.ndarray) -> np.ndarray:
+        return self.N @ X  # (C, nq, d)
+
+    def jacobians(self, X: np.ndarray) -> np.ndarray:
+        return np.stack([dNj @ X for dNj in self.dN], axis=-1)  # (C, nq, d, d): J[c, q, i, j] = dx_i / dxi_j
+
+
 class CellQuadrature:
     """Physical quadrature points ``(C, nq, d)``, weights ``|det J| w`` ``(C, nq)`` and the basis ``(nq, n)``."""
 
     def __init__(self, cell: basix.CellType, X: np.ndarray, degree: int, basis):
         qp, qw = basix.make_quadrature(cell, degree)
         self.ref_points = np.asarray(qp, dtype=np.float64)
-        cmap = basix.create_element(basix.ElementFamily.P, cell, 1, basix.LagrangeVariant.equispaced)
-        tab = cmap.tabulate(1, qp)  # (1+d, nq, nv, 1)
-        N, dN = tab[0, :, :, 0], tab[1:, :, :, 0]
-        self.points = np.einsum("qa,cai->cqi", N, X)  # (C, nq, d)
-        J = np.einsum("cai,jqa->cqij", X, dN)  # (C, nq, d, d)
         self.weights = np.asarray(qw, dtype=np.float64)
-        self.jacobian_det = np.linalg.det(J) if X.shape[0] else np.zeros((0, len(qw)))  # (C, nq), signed
-        self.wdet = qw[None, :] * np.abs(self.jacobian_det)  # (C, nq)
+        self.map = CellMap(cell, self.ref_points)
         self.phi = basis.tabulate(0, qp)[0, :, :, 0]  # (nq, n)
+        self.move(X)
+
+    def move(self, X: np.ndarray) -> None:
+        """Points and weights for the cells ``X`` (C, nv, d) (the reference data are kept)."""
+        self.points = self.map.points(X)
+        self.jacobian_det = jacobian_det(self.map.jacobians(X))  # (C, nq), signed
+        self.wdet = self.weights[None, :] * np.abs(self.jacobian_det)
 
 
 class CellData:
@@ -136,6 +164,9 @@ class CellData:
         self._perimeter_dofs = V0.dofmap.list[:C, 0]
         self._perimeter_vector = dolfinx.la.vector(V0.dofmap.index_map, 1)
 
+        self._corners = CellMap(self.cell, np.asarray(basix.geometry(self.cell), dtype=np.float64))
+        self._edges = np.asarray(basix.topology(self.cell)[1])  # (edges, 2) vertex pairs
+        self.quad = None
         self.update_geometry()
         self.volume = self.sum(self.cellvol.sum())
         self._h_min = self._cell_size()  # now, collectively
@@ -144,7 +175,10 @@ class CellData:
         """Cell vertices, quadrature, mass matrices and ``h_min`` from the mesh geometry (after a move)."""
         msh, C = self.msh, self.n_cells
         self.X = msh.geometry.x[msh.geometry.dofmaps[0][:C], : self.d].copy()  # (C, nv, d)
-        self.quad = CellQuadrature(self.cell, self.X, 2 * self.degree + 3, self.basis)  # observables, projection
+        if self.quad is None:
+            self.quad = CellQuadrature(self.cell, self.X, 2 * self.degree + 3, self.basis)  # observables, projection
+        else:
+            self.quad.move(self.X)
         self._mass_matrices()
         self._h_min = None
 
@@ -161,13 +195,10 @@ class CellData:
         1 for a square, about 0.5 for a right simplex; it reaches 0 when a cell
         degenerates (a quadrilateral whose corner angle closes, a flattened cell).
         """
-        corners = np.asarray(basix.geometry(self.cell), dtype=np.float64)
-        cmap = basix.create_element(basix.ElementFamily.P, self.cell, 1, basix.LagrangeVariant.equispaced)
-        dN = cmap.tabulate(1, corners)[1:, :, :, 0]  # (d, corners, nv)
-        J = np.einsum("cai,jqa->cqij", self.X, dN)  # (C, corners, d, d)
-        edges = np.asarray(basix.topology(self.cell)[1])
-        longest = np.linalg.norm(self.X[:, edges[:, 0]] - self.X[:, edges[:, 1]], axis=2).max(axis=1)
-        q = float((np.linalg.det(J).min(axis=1) / longest**self.d).min()) if self.n_cells else np.inf
+        e = self._edges
+        longest = np.linalg.norm(self.X[:, e[:, 0]] - self.X[:, e[:, 1]], axis=2).max(axis=1)
+        corner_det = jacobian_det(self._corners.jacobians(self.X)).min(axis=1)
+        q = float((corner_det / longest**self.d).min()) if self.n_cells else np.inf
         return self.allreduce(q, MPI.MIN)
 
     # ------------------------------------------------------------------ mass
