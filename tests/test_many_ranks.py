@@ -1,4 +1,5 @@
-"""More ranks than cores (issue: clusters): PDE, particles and study on 3 and 4 ranks equal one rank."""
+"""More ranks than cores (issue: clusters): PDE (also on a Lagrangian mesh), particles and study on 3 and 4
+ranks equal one rank."""
 
 import pytest
 
@@ -10,4 +11,4 @@ from conftest import mpirun
 def test_three_and_four_ranks_equal_one(ranks):
     proc = mpirun("many_ranks.py", ranks=ranks)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(("ok", "FAIL"))]
-    assert len(lines) == 6 and all(ln.startswith("ok") for ln in lines), proc.stdout
+    assert len(lines) == 8 and all(ln.startswith("ok") for ln in lines), proc.stdout

@@ -12,7 +12,7 @@ import tempfile
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.case import default_case
+from mfpde.case import InitSpec, default_case
 from mfpde.runs import run_particles, run_pde
 from mfpde.study import run_study
 
@@ -44,15 +44,19 @@ def observable_diff(a, b):
     return max(np.abs(a[k] - b[k]).max() for k in ("t", "F", "risk", "moments"))
 
 
-# 1. PDE: observables of P ranks against 1 rank, d = 2, transport and noise, both cell types
-for tau, cell in ((0.0, "simplex"), (0.05, "box")):
+# 1. PDE: observables of P ranks against 1 rank, d = 2, transport and noise, both cell types, and a box
+# start on the Lagrangian mesh (ghost vertices moved by every rank that holds them)
+for tau, cell, motion in ((0.0, "simplex", "fixed"), (0.05, "box", "fixed"), (0.0, "box", "lagrangian")):
     case = small_case(tau, cell)
+    if motion == "lagrangian":
+        case.pde.mesh_motion = motion
+        case.init = InitSpec("box", lower=[-0.6, -0.6], upper=[0.6, 0.6])
     par, _ = run_pde(case, write=False, comm=comm, progress=False)
     ser = run_pde(case, write=False, comm=MPI.COMM_SELF, progress=False)[0] if rank == 0 else None
     diff = comm.bcast(observable_diff(par, ser) if rank == 0 else None, root=0)
-    check(f"pde tau={tau} {cell}", diff)
+    check(f"pde tau={tau} {cell} {motion}", diff)
     mass = comm.bcast(float(np.abs(np.asarray(par["mass"]) - 1).max()), root=0)
-    check(f"pde mass tau={tau} {cell}", mass, 1e-12)
+    check(f"pde mass tau={tau} {cell} {motion}", mass, 1e-12)
 
 # 2. particles: trajectories of P ranks against 1 rank (N not divisible by P)
 case = small_case()
