@@ -372,3 +372,14 @@ class MeanFieldSolver:
     @property
     def num_dofs(self) -> int:
         return self.cells.n_dofs_global
+
+    def set_owned_cells(self, values, t: float) -> None:
+        """Restore this rank's cells: ``values`` (C_local, ndofs) in the order of
+        ``cells.original_cell_index`` (the rows of :meth:`gather_cellwise` this rank owns).
+        No communication: the distributed counterpart of :meth:`set_cellwise`."""
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != self.U.shape:
+            raise ValueError(f"set_owned_cells: values have shape {values.shape}, expected {self.U.shape}")
+        self.U = values.copy()
+        self._write(self.U)
+        self.t = float(t)
