@@ -13,9 +13,10 @@ Per rank (Linux ``VmHWM``, the peak RSS): the peak of the solver's set-up
 the time loop, the saves, the final file and the companion) and the peak of
 the whole process, the larger of the two (``peak_rss``; ``ru_maxrss`` is
 reset with ``VmHWM``, so it is not used).
-``--modes write,nowrite`` also runs the same case with ``write=False``
-(observables only, no file): the difference is what the output path costs
-each rank.  The figures of merit are ``rank0_over_rank1_peak_rss`` and
+``--modes write,nocompanion,nowrite`` also runs the same case without the
+VTX companion (``companion=False``) and with ``write=False`` (observables
+only, no file): the differences are what the companion and the output path
+cost each rank.  The figures of merit are ``rank0_over_rank1_peak_rss`` and
 ``rank0_over_rank1_run_peak_rss`` of the writing run: rank 0 writes the
 file, so whatever it holds beyond rank 1 is the cost of funnelling the
 output through it.
@@ -23,7 +24,7 @@ output through it.
 Writes ``benchmarks/results/bench_pde_io.json`` (``--out``) with provenance.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_pde_io.py [--n 256] [--degree 3] [--saves 20]
-        [--ranks 2] [--modes write,nowrite] [--out benchmarks/results/bench_pde_io.json]
+        [--ranks 2] [--modes write,nocompanion,nowrite] [--out benchmarks/results/bench_pde_io.json]
 
 One measurement by hand (what the driver runs):
 
@@ -53,10 +54,12 @@ def parse_args(argv=None):
     ap.add_argument("--degree", type=int, default=3, help="DG degree (default 3)")
     ap.add_argument("--saves", type=int, default=20, help="saved states after t = 0 (default 20)")
     ap.add_argument("--ranks", type=int, default=2, help="MPI ranks (default 2)")
-    ap.add_argument("--modes", default="write,nowrite", help="write (the file and companion), nowrite (none)")
+    ap.add_argument("--modes", default="write,nocompanion,nowrite",
+                    help="write (the file and the companion), nocompanion (the file only), nowrite (neither)")
     ap.add_argument("--mpirun", default=None, help="mpirun (default: the one next to this Python, else PATH)")
     ap.add_argument("--worker", action="store_true", help="one measurement (run under mpirun)")
-    ap.add_argument("--write", action="store_true", help="worker: write the files")
+    ap.add_argument("--write", action="store_true", help="worker: write the result file")
+    ap.add_argument("--companion", action="store_true", help="worker: and the VTX companion")
     ap.add_argument("--dir", default=None, help="worker: output directory")
     ap.add_argument("--json", default=None, help="worker: where rank 0 writes its result")
     ap.add_argument("--out", default=str(HERE / "results" / "bench_pde_io.json"))
@@ -108,7 +111,8 @@ def worker(args) -> None:
     runs.build_pde_solver = build_then_reset_peak
     comm.Barrier()
     t0 = time.perf_counter()
-    obs, path = runs.run_pde(case, out_dir=args.dir, write=args.write, comm=comm, progress=False)
+    obs, path = runs.run_pde(case, out_dir=args.dir, write=args.write, comm=comm, progress=False,
+                             companion=args.companion)
     comm.Barrier()
     wall = time.perf_counter() - t0
     rank = {"rank": comm.rank, "run_peak_rss": _vm("VmHWM"), **marks}
@@ -119,7 +123,7 @@ def worker(args) -> None:
         bp = path.with_suffix(".bp") if path is not None else None
         bp_size = sum(f.stat().st_size for f in bp.rglob("*") if f.is_file()) if bp is not None and bp.exists() else 0
         dofs = (args.n ** 2) * (args.degree + 1) ** 2
-        result = {"ranks": comm.size, "write": bool(args.write), "wall_s": wall, "saved_states": len(obs["t"]),
+        result = {"ranks": comm.size, "write": bool(args.write), "companion": bool(args.companion), "wall_s": wall, "saved_states": len(obs["t"]),
                   "dofs": dofs, "density_bytes_per_save": 8 * dofs, "h5_bytes": size, "bp_bytes": bp_size,
                   "per_rank": ranks, "risk_end": float(obs["risk"][-1]), "load_average": list(os.getloadavg()),
                   "mfpde": str(Path(runs.__file__).parent)}
@@ -136,11 +140,14 @@ def find_mpirun(given: str | None) -> str:
     return str(here) if here.exists() else (shutil.which("mpirun") or "mpirun")
 
 
-def measure(args, mpirun: str, write: bool, tmp: str) -> dict:
-    out = Path(tmp) / f"{'write' if write else 'nowrite'}.json"
+MODES = {"write": ["--write", "--companion"], "nocompanion": ["--write"], "nowrite": []}
+
+
+def measure(args, mpirun: str, mode: str, tmp: str) -> dict:
+    out = Path(tmp) / f"{mode}.json"
     cmd = [mpirun, "-n", str(args.ranks), sys.executable, str(Path(__file__).resolve()), "--worker",
-           "--json", str(out), "--dir", str(Path(tmp) / "run"), "--n", str(args.n), "--degree", str(args.degree),
-           "--saves", str(args.saves)] + (["--write"] if write else [])
+           "--json", str(out), "--dir", str(Path(tmp) / mode), "--n", str(args.n), "--degree", str(args.degree),
+           "--saves", str(args.saves), *MODES[mode]]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     subprocess.run(cmd, env=env, check=True, timeout=1800)
     r = json.loads(out.read_text())
@@ -159,7 +166,7 @@ def driver(args) -> dict:
               "saves": args.saves, "ranks": args.ranks, "mpirun": mpirun, "runs": {}}
     with tempfile.TemporaryDirectory(prefix="mfpde-io-") as tmp:
         for mode in [m for m in args.modes.split(",") if m]:
-            r = measure(args, mpirun, mode == "write", tmp)
+            r = measure(args, mpirun, mode, tmp)
             result["runs"][mode] = r
             print(f"{mode:8} P={args.ranks} n={args.n} DG{args.degree} {r['dofs']} dofs, {r['saved_states']} states: "
                   f"{r['wall_s']:.1f} s, peak RSS per rank {[round(x) for x in r['peak_rss_per_rank_MiB']]} MiB "
@@ -167,9 +174,10 @@ def driver(args) -> dict:
                   f"{[round(x) for x in r['run_peak_rss_per_rank_MiB']]} MiB "
                   f"(rank0/rank1 {r['rank0_over_rank1_run_peak_rss']:.3f})", flush=True)
     runs = result["runs"]
-    if "write" in runs and "nowrite" in runs:  # what writing adds to each rank's peak after the set-up
-        result["output_cost_MiB_per_rank"] = [w - n for w, n in zip(runs["write"]["run_peak_rss_per_rank_MiB"],
-                                                                     runs["nowrite"]["run_peak_rss_per_rank_MiB"])]
+    for mode in ("write", "nocompanion"):  # what writing adds to each rank's peak after the set-up
+        if mode in runs and "nowrite" in runs:
+            result[f"{mode}_cost_MiB_per_rank"] = [w - n for w, n in zip(runs[mode]["run_peak_rss_per_rank_MiB"],
+                                                                          runs["nowrite"]["run_peak_rss_per_rank_MiB"])]
     result["provenance"]["load_average_end"] = list(os.getloadavg())
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -182,13 +182,16 @@ class PDEOutput:
 
     def find(self, case) -> tuple[dict, dict] | None:
         """The partial (or finished) file's tree without density and vertices, its time series cut
-        to the whole saved states, and its attributes, checked for ``case``; None if there is none."""
+        to the whole saved states, and its attributes, checked for ``case``; None if there is none
+        (or a partial file without a whole state: the run starts again and replaces it)."""
         return self._root(self._find, case)
 
     def _find(self, case):
         for candidate in (self.partial, self.path):
             if candidate.is_file():
                 tree, attrs, shape = _read_saved(candidate)
+                if int(attrs.get(SAVED, 1)) == 0:  # killed inside its first save: nothing to resume
+                    continue
                 check_resume_file(tree, attrs, case, PDEResult.KIND, candidate)
                 if not attrs.get("complete") and shape != self.density.shape:
                     raise ResultFileError(f"{candidate}: holds a density of shape {shape}, this mesh has "

@@ -1,6 +1,7 @@
 """The PDE output path (issue 13): rank 0 writes the density window by window and holds no global state,
-a save killed half-way resumes to the file of an uninterrupted run, the VTX companion is written at
-every save, and a partial file of the older whole-file layout is refused in one line."""
+a save killed half-way resumes to the file of an uninterrupted run (a run killed inside its first save
+starts again), the VTX companion is written at every save, and a partial file of the older whole-file
+layout is refused in one line."""
 
 import os
 import subprocess
@@ -69,6 +70,26 @@ def test_a_save_killed_half_way_resumes_to_the_uninterrupted_file(tmp_path):
     for k in range(len(t)):
         np.testing.assert_array_equal(np.unique(rho[k]), np.unique(density[k]), err_msg=f"step {k}")
         np.testing.assert_array_equal(rho[k], ref_rho[k], err_msg=f"step {k}")
+
+
+def test_a_run_killed_inside_its_first_save_starts_again(tmp_path):
+    """Killed inside save 1 (no whole state in the partial file): --resume starts from t = 0 and ends
+    with the file of an uninterrupted run."""
+    case = shrunk(tmp_path, "default", 8, 0.5, 0.25)
+    cmd = [*MFPDE, "pde", str(case), "--quiet"]
+    ref = Path(run([*cmd, "--out", str(tmp_path / "ref")]))
+    final = tmp_path / "killed" / ref.name
+    env = dict(os.environ, OMP_NUM_THREADS="1", **{KILL_IN_SAVE: "1"})
+    killed = subprocess.run([*cmd, "--out", str(final.parent)], capture_output=True, text=True, timeout=300,
+                            env=env, cwd=ROOT)
+    assert killed.returncode != 0
+    with h5py.File(partial_path(final)) as f:
+        assert int(f.attrs["saved"]) == 0 and f["pde/density"].shape[0] == 1
+    run([*cmd, "--out", str(final.parent), "--resume"])
+    with h5py.File(ref) as a, h5py.File(final) as b:
+        assert len(b["observables/t"]) == 3
+        for key in ("observables/t", "observables/F", "pde/density"):
+            np.testing.assert_array_equal(b[key][()], a[key][()], err_msg=key)
 
 
 def test_a_partial_file_of_the_whole_file_layout_is_refused_in_one_line(tmp_path):
