@@ -17,7 +17,9 @@ ever holds the global density, nor any past state.
   ``/pde/steps``, and last the root attribute ``saved`` (the number of whole
   saved states: the commit), then the file is closed and synced;
 * a resumed run drops whatever lies beyond ``saved`` (a save that a kill
-  interrupted), reads the last state back window by window and appends on;
+  interrupted), reads the last state back window by window and appends on
+  (a partial file of the older whole-file layout, fixed-size datasets, is
+  first rewritten into this one, one window at a time);
 * the finished run marks the file ``complete``, rewrites ``/provenance``
   and renames it to ``NAME.h5``: no state is written twice.
 
@@ -106,19 +108,22 @@ class PDEOutput:
         series = tree["observables"]
         write_tree(f, {**tree, "observables": {"moment_freqs": series.pop("moment_freqs")}})
         for name, values in series.items():  # empty, shaped as the rows recorded so far
-            values = np.asarray(values)
-            row = values.shape[1:]
-            f["observables"].create_dataset(name, shape=(0, *row), maxshape=(None, *row), dtype=values.dtype,
-                                            chunks=(max(1, 4096 // max(1, int(np.prod(row)))), *row))
-        for name, rows, t in ((DENSITY, self.density, (None,)), (VERTICES, self.vertices, ())):
-            chunk = (min(rows.window_rows, rows.n), *rows.row_shape)
-            f.create_dataset(name, shape=(*(0,) * len(t), *rows.shape), maxshape=(*t, *rows.shape),
-                             chunks=(*(1,) * len(t), *chunk), dtype=rows.dtype, compression="gzip",
-                             compression_opts=1)
+            _series(f["observables"], name, np.asarray(values)[:0])
+        self._rows_dataset(f, DENSITY, self.density, 0)
+        self._rows_dataset(f, VERTICES, self.vertices)
         for k, v in header.info.attrs(PDEResult.KIND).items():
             f.attrs[k] = v
         f.attrs["complete"] = False
         f.attrs[SAVED] = 0
+
+    @staticmethod
+    def _rows_dataset(f: h5py.File, name: str, rows: DistributedRows, times: int | None = None) -> h5py.Dataset:
+        """The dataset of the global rows (with ``times`` rows along a resizable time axis first, if given),
+        one window per chunk, gzip level 1."""
+        t = () if times is None else (times,)
+        return f.create_dataset(name, shape=(*t, *rows.shape), maxshape=(*(None,) * len(t), *rows.shape),
+                                chunks=(*(1,) * len(t), min(rows.window_rows, rows.n), *rows.row_shape),
+                                dtype=rows.dtype, compression="gzip", compression_opts=1)
 
     def _sink(self, name: str, k: int | None):
         """Rank 0's writer of a window of rows into dataset ``name`` (at time ``k``, if given)."""
@@ -215,17 +220,54 @@ class PDEOutput:
             self._root(self._close)
 
     def _trim(self) -> None:
+        with h5py.File(self.partial, "r") as f:
+            whole_file_layout = f[DENSITY].maxshape[0] is not None
+        if whole_file_layout:
+            self._upgrade()
         with h5py.File(self.partial, "r+") as f:
-            if f[DENSITY].maxshape[0] is not None:
-                raise ResultFileError(f"{self.partial}: written by an mfpde that rewrote the whole file at "
-                                      "every save, it cannot be appended to; run without --resume")
             for d in _time_indexed(f):
                 if d.shape[0] > self.saved:
                     d.resize(self.saved, axis=0)
             f.attrs[SAVED] = self.saved
 
+    def _upgrade(self) -> None:
+        """Rewrite a partial file of the whole-file layout (an mfpde that rewrote the whole file at every
+        save: fixed-size datasets) into this one, the density one window of one state at a time."""
+        tmp = self.partial.with_name(f"{self.partial.name}.{os.getpid()}.tmp")
+        try:
+            with h5py.File(self.partial, "r") as old, h5py.File(tmp, "w") as new:
+                for key in old:
+                    if key not in ("observables", "pde"):
+                        old.copy(old[key], new, key)
+                for key, item in old["observables"].items():
+                    if key == "moment_freqs":
+                        old.copy(item, new.require_group("observables"), key)
+                    else:
+                        _series(new.require_group("observables"), key, item[:self.saved])
+                for key in old["pde"]:
+                    if "/pde/" + key != DENSITY:
+                        old.copy(old["pde"][key], new.require_group("pde"), key)
+                density = self._rows_dataset(new, DENSITY, self.density, self.saved)
+                step = self.density.window_rows
+                for k in range(self.saved):
+                    for a in range(0, self.density.n, step):
+                        density[k, a:a + step] = old[DENSITY][k, a:a + step]
+                new.attrs.update(old.attrs)
+            fsync(tmp)
+            os.replace(tmp, self.partial)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
     def _open_read(self) -> None:
         self._file = h5py.File(self.partial, "r")
+
+
+def _series(group: h5py.Group, name: str, values: np.ndarray) -> None:
+    """A time series (one row per saved time, resizable) holding ``values``."""
+    row = values.shape[1:]
+    group.create_dataset(name, data=values, maxshape=(None, *row),
+                         chunks=(max(1, 4096 // max(1, int(np.prod(row)))), *row))
 
 
 def _read_saved(path: Path) -> tuple[dict, dict, tuple | None]:
