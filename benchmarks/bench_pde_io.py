@@ -7,7 +7,9 @@ step, so every save interval is a single step and the run is dominated by
 what the saves cost), written as ``mfpde pde`` writes them: the partial
 file at every save, the final file and the VTX (ADIOS2) companion.
 
-Per rank (Linux ``VmHWM``, the peak RSS): the peak of the solver's set-up
+Per rank: ``save_s``, the time in the saves of the HDF5 file
+(``PDEOutput.save``; 0 for an mfpde without it); and (Linux ``VmHWM``, the
+peak RSS) the peak of the solver's set-up
 (``setup_peak_rss``, read when ``build_pde_solver`` returns, then reset by
 ``/proc/self/clear_refs``), the peak of the run after it (``run_peak_rss``:
 the time loop, the saves, the final file and the companion) and the peak of
@@ -109,13 +111,23 @@ def worker(args) -> None:
         return solver
 
     runs.build_pde_solver = build_then_reset_peak
+    saves = {"save_s": 0.0}
+    if hasattr(runs, "PDEOutput"):  # the time this rank spends in the saves of the HDF5 file
+        save = runs.PDEOutput.save
+
+        def timed_save(self, *a, **kw):
+            t = time.perf_counter()
+            save(self, *a, **kw)
+            saves["save_s"] += time.perf_counter() - t
+
+        runs.PDEOutput.save = timed_save
     comm.Barrier()
     t0 = time.perf_counter()
     obs, path = runs.run_pde(case, out_dir=args.dir, write=args.write, comm=comm, progress=False,
                              companion=args.companion)
     comm.Barrier()
     wall = time.perf_counter() - t0
-    rank = {"rank": comm.rank, "run_peak_rss": _vm("VmHWM"), **marks}
+    rank = {"rank": comm.rank, "run_peak_rss": _vm("VmHWM"), **marks, **saves}
     rank["peak_rss"] = max(rank["run_peak_rss"], marks["setup_peak_rss"])
     ranks = comm.gather(rank, root=0)
     if comm.rank == 0:
