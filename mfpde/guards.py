@@ -251,10 +251,11 @@ def check_pde_budget(case, available: int | None = None) -> None:
     dofs = math.comb(o.degree + d, d) if o.cell == "simplex" else (o.degree + 1) ** d
     quad = 4 * dofs
     # mesh and matrices, the expert at the quadrature points, the moment phases
-    # there (complex, with temporaries), the saved densities (twice, on rank 0).
+    # there (complex, with temporaries); the saved densities go to the file
+    # window by window (mfpde.pde_output), not to memory.
     # Measured (d = 2, degree 1, K = 4, peak RSS): 3.8 kB a cell at F = 12
     # (this gives 5.8 kB) and 218 B a cell per moment (this gives 288 B).
-    per_cell = 1024 + 8 * quad * K * (d + 1) + 24 * quad * F + 16 * T * dofs
+    per_cell = 1024 + 8 * quad * K * (d + 1) + 24 * quad * F
     _fit("pde.n", cells * per_cell, f"n = {o.n} in d = {d} ({cells:.3g} cells, {T} saved states)", available)
 
 

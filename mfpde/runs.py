@@ -2,8 +2,10 @@
 
 ``run_particles`` and ``run_pde`` are what ``mfpde particles`` and
 ``mfpde pde`` call, and what scripts call under ``mpirun``.  Each saved time
-records the observables of DESIGN section 7; rank 0 rewrites
-``NAME.partial.h5`` atomically after every save (the restart point) and the
+records the observables of DESIGN section 7 in ``NAME.partial.h5`` (the
+restart point: for particles rank 0 rewrites it atomically after every save;
+for the PDE every save appends one time slice to it, written window by window
+by :mod:`mfpde.pde_output` so that no rank holds the global density) and the
 finished run is renamed to ``NAME.h5``.  ``resume=True`` picks up the partial
 file: because every save time is hit exactly and both time steppers are
 one-step methods, the resumed run ends with the same observables as an
@@ -34,6 +36,7 @@ from .lock import output_lock
 from .metrics import empirical_moments, moment_freqs
 from .progress import Progress
 from .results import Observables, ParticleResult, PDEResult, RunInfo
+from .pde_output import Companion, PDEOutput
 from .storage import partial_path, provenance
 
 
@@ -57,8 +60,7 @@ class Record:
     risk: list = field(default_factory=list)
     moments: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)   # name -> list (mass, min_rho, ...)
-    fields: list = field(default_factory=list)  # rank 0: per saved time the state (theta or density)
-    meshes: list = field(default_factory=list)  # rank 0, a moving PDE mesh: per saved time the cells' vertices
+    fields: list = field(default_factory=list)  # rank 0: per saved time the particles' theta
 
     def add(self, t, F, R, moments, state=None, **extra):
         self.t.append(float(t))
@@ -270,16 +272,17 @@ def build_pde_solver(case: Case, comm: MPI.Comm = MPI.COMM_WORLD):
                            petsc_options=o.petsc_options, time_scheme=o.time_scheme, mesh_motion=o.mesh_motion)
 
 
-def pde_result(case, solver, record: Record, freqs, cellwise, t0, comm, steps) -> PDEResult:
-    """The result of a PDE run: the solver's mesh (cells per direction, or the mesh file), cell and degree."""
+def pde_header(case, solver, record: Record, freqs, t0, comm) -> PDEResult:
+    """What a PDE run's file starts with: the solver's mesh (cells per direction, or the mesh file), cell,
+    degree and nodes, and the observables recorded so far (their shapes); the density and the mesh
+    vertices are written by :class:`mfpde.pde_output.PDEOutput`."""
     n = solver.torus.n
     table = table_as_run(case, "pde", n=n)
     info = RunInfo.of_case(case, run_provenance(case, comm.size, t0), table, settings=settings_json(case, "pde"))
-    vertices = np.array(record.meshes) if solver.mover is not None else cellwise["vertices"]
-    return PDEResult(info=info, observables=record.observables(freqs), cell_type=str(cellwise["cell_type"]),
-                     degree=int(cellwise["degree"]), vertices=vertices, density=np.array(record.fields),
-                     reference_points=cellwise["reference_points"], n=n,
-                     mesh_file=str(case.pde.mesh) if case.pde.mesh else "", steps=int(steps),
+    return PDEResult(info=info, observables=record.observables(freqs),
+                     cell_type=str(solver.torus.cell_type), degree=int(solver.degree),
+                     reference_points=np.asarray(solver.cells.basis.points, dtype=np.float64), n=n,
+                     mesh_file=str(case.pde.mesh) if case.pde.mesh else "", steps=0,
                      period=float(solver.torus.period))
 
 
@@ -301,39 +304,33 @@ def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progre
     t0 = time.perf_counter()
     record = Record()
     steps = 0
-    cellwise = None
+    output = PDEOutput(path, solver, comm) if path is not None else None
+    vtx = None  # the ParaView companion, written at every save
 
-    if resume and path is not None:
-        found = _resume_partial(path, case, comm)
+    if resume and output is not None:
+        found = output.find(case)
         if found is not None:
             tree, attrs = found
             if attrs.get("complete"):  # nothing left to do: the result stays as it is
                 return tree["observables"], path
-            dens = tree["pde"]["density"] if comm.rank == 0 else None
-            _restore_record(record, tree["observables"], list(dens) if comm.rank == 0 else None,
-                            extra_keys=("mass", "min_rho"))
-            verts = None
-            if solver.mover is not None and comm.rank == 0:
-                record.meshes = list(tree["pde"]["mesh"]["vertices"])
-                verts = record.meshes[-1]
-            solver.set_cellwise(dens[-1] if comm.rank == 0 else None, float(tree["observables"]["t"][-1]), verts)
+            _restore_record(record, tree["observables"], None, extra_keys=("mass", "min_rho"))
             steps = int(tree["pde"]["steps"])
-            cellwise = solver.gather_cellwise()
+            vtx = Companion(path, solver, comm) if companion else None
+            output.restore(record.t, vtx)
 
     def save():
-        nonlocal cellwise
         o = solver.observables()
-        cellwise = solver.gather_cellwise()
-        record.add(solver.t, o["F"], o["risk"], o["moments"],
-                   cellwise["values"] if comm.rank == 0 else None, mass=o["mass"], min_rho=o["min_rho"])
-        if solver.mover is not None and comm.rank == 0:
-            record.meshes.append(cellwise["vertices"])
-        if path is not None and comm.rank == 0:
-            pde_result(case, solver, record, freqs, cellwise, t0, comm, steps).to_file(partial_path(path), complete=False)
-            _kill_after_save(len(record.t))
+        record.add(solver.t, o["F"], o["risk"], o["moments"], mass=o["mass"], min_rho=o["min_rho"])
+        if output is not None:
+            if output.saved == 0:  # a fresh run: the file appears at its first save
+                output.start(pde_header(case, solver, record, freqs, t0, comm))
+            row = {k: v[-1] for k, v in record.observables(freqs).tree().items() if k != "moment_freqs"}
+            output.save(row, steps)
+            if comm.rank == 0:
+                _kill_after_save(len(record.t))
+        if vtx is not None:
+            vtx.write(solver.t)
 
-    if not record.t:
-        save()
     bar = Progress(case.dynamics.t_end, f"pde n={solver.torus.n or case.pde.mesh} p={case.pde.degree}",
                    enabled=progress and comm.rank == 0, start=solver.t)
 
@@ -346,6 +343,10 @@ def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progre
         last_t = solver.t
 
     try:
+        if path is not None and companion and vtx is None:
+            vtx = Companion(path, solver, comm)
+        if not record.t:
+            save()
         for t_save in times:
             if t_save <= solver.t + 1e-12:
                 continue
@@ -355,29 +356,12 @@ def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progre
         raise _saved_last_good(exc, solver.t > record.t[-1], save, path, comm) from None
     finally:
         bar.close()
+        if vtx is not None:
+            vtx.close()
 
     if solver.mesh_frozen_at is not None and comm.rank == 0 and progress:
         print(f"pde: the Lagrangian mesh stopped moving at t = {solver.mesh_frozen_at:.4g} (its cells too distorted); "
               "the run went on with that mesh fixed", file=sys.stderr)
-    obs = record.observables(freqs).as_dict()
-    if path is not None:
-        if comm.rank == 0:
-            pde_result(case, solver, record, freqs, cellwise, t0, comm, steps).to_file(path, complete=True)
-            partial_path(path).unlink(missing_ok=True)
-        if companion:
-            write_companion(solver, record, path, comm)
-    return obs, path
-
-
-def write_companion(solver, record: Record, path: Path, comm) -> Path:
-    """A VTX (ADIOS2 .bp) file of the density at the saved times, for ParaView."""
-    from dolfinx.io import VTXWriter
-
-    bp = path.with_suffix(".bp")
-    values = record.fields if comm.rank == 0 else [None] * len(record.t)
-    meshes = record.meshes if comm.rank == 0 and solver.mover is not None else [None] * len(record.t)
-    with VTXWriter(comm, str(bp), [solver.function], engine="BP4") as vtx:  # the mesh with every step
-        for t, v, X in zip(record.t, values, meshes):
-            solver.set_cellwise(v, t, X)
-            vtx.write(t)
-    return bp
+    if output is not None:
+        output.finish(run_provenance(case, comm.size, t0))
+    return record.observables(freqs).as_dict(), path

@@ -3,8 +3,9 @@
 A file is always written whole to ``NAME.tmp`` and renamed (``os.replace`` is
 atomic on POSIX), so a crash never leaves a truncated file under a final
 name.  While a run is in progress its saved states live in
-``NAME.partial.h5`` (rewritten atomically at every save); ``--resume`` starts
-from there, and the finished run replaces it with ``NAME``.
+``NAME.partial.h5`` (rewritten atomically at every save; a PDE run appends
+to it instead, see :mod:`mfpde.pde_output`); ``--resume`` starts from there,
+and the finished run replaces it with ``NAME``.
 
 Layout written by :func:`write_run` from a nested dict: every dict is a group,
 every array or scalar a dataset, strings become UTF-8 string datasets.  Root
@@ -30,6 +31,12 @@ import numpy as np
 from .errors import ResultFileError
 
 
+def fsync(path: str | Path) -> None:
+    """Push a closed file's data to the disk (what a rename after it relies on)."""
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
 @contextmanager
 def atomic_h5(path: str | Path) -> Iterator[h5py.File]:
     """Open ``path.tmp`` for writing; on success fsync and rename it to ``path``."""
@@ -39,8 +46,7 @@ def atomic_h5(path: str | Path) -> Iterator[h5py.File]:
     try:
         with h5py.File(tmp, "w") as f:
             yield f
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -70,11 +76,14 @@ def write_run(path: str | Path, tree: dict, attrs: dict) -> Path:
     return Path(path)
 
 
-def read_tree(group: h5py.Group) -> dict:
+def read_tree(group: h5py.Group, skip: frozenset = frozenset()) -> dict:
+    """The group as a nested dict; the datasets named in ``skip`` (full names, ``/pde/density``) are left out."""
     out: dict[str, Any] = {}
     for key, item in group.items():
         if isinstance(item, h5py.Group):
-            out[key] = read_tree(item)
+            out[key] = read_tree(item, skip)
+        elif item.name in skip:
+            continue
         else:
             value = item[()]
             out[key] = value.decode() if isinstance(value, bytes) else value

@@ -146,9 +146,12 @@ def test_one_and_two_ranks_agree_and_the_file_has_the_mesh_at_every_time(tmp_pat
         assert abs(w.sum() - r.observables.extra["mass"][i]) < 1e-12
 
 
-def test_resume_after_kill_9_continues_the_moving_mesh(tmp_path):
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_resume_after_kill_9_continues_the_moving_mesh(tmp_path, ranks):
+    """The vertices come back from the file (on 2 ranks the ghost vertices from their owners)."""
     case = write_case(tmp_path, n=10, t_end=2.0, save_every=0.5)
-    cmd = [*MFPDE, "pde", case, "--quiet"]
+    cmd = [*([str(MPIRUN), "-n", str(ranks)] if ranks > 1 else []), *MFPDE, "pde", case, "--quiet"]
     ref = run([*cmd, "--out", str(tmp_path / "ref")])
     out = tmp_path / "killed"
     killed_after_save([*cmd, "--out", str(out)], 2)
@@ -178,3 +181,11 @@ def test_a_shearing_mesh_stops_moving_before_a_cell_inverts():
     np.testing.assert_array_equal(s.mover.P, frozen)
     o = s.observables()
     assert abs(o["mass"] - 1.0) < 1e-12 and o["min_rho"] >= 0.0
+
+
+@pytest.mark.mpi
+def test_ghost_vertices_come_back_from_their_owners():
+    from conftest import mpirun
+
+    out = mpirun("moving_mesh_ranks.py").stdout
+    assert out.startswith("ok") and "FAIL" not in out, out

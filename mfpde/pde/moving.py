@@ -69,6 +69,7 @@ class LagrangianMesh:
         if np.abs(X - P[self.c2v] - self.period * self.S).max(initial=0.0) > 1e-10:
             raise RuntimeError("geometry nodes do not follow the cell-vertex connectivity")  # pragma: no cover
         self.P = P
+        self.P0 = P.copy()  # the initial positions (displacements are measured from them)
         # the mesh velocity: vertex values -> CG1 -> the velocity space (a reference-cell interpolation)
         self.V1 = dolfinx.fem.functionspace(msh, ("Lagrange", 1, (d,)))
         self.vertex_dof = np.empty(len(P), dtype=np.int64)
@@ -87,6 +88,21 @@ class LagrangianMesh:
             return
         grad = expert_in_blocks(self.expert_at, np.ascontiguousarray(self.P), self.K, True)
         self.G = np.ascontiguousarray(grad.transpose(1, 2, 0).reshape(-1, self.K))  # (vertices*d, K)
+
+    def positions_from_owned(self, X: np.ndarray) -> np.ndarray:
+        """Vertex positions ``P`` from the owned cells' vertices ``X`` (C_owned, nv, d) of a saved state.
+
+        The displacement from the initial mesh (the same on every rank, whatever period a rank's copy
+        of a vertex is unwrapped by) goes through the CG1 space, so that ghost vertices get their
+        owner's (collective).
+        """
+        own = self.c2v[: self.cells.n_cells]
+        D = np.zeros_like(self.P)
+        D[own] = X - self.period * self.S[: self.cells.n_cells] - self.P0[own]
+        buf = self.w1.x  # (a scratch vector here; the mesh velocity rewrites it)
+        buf.array.reshape(-1, self.d)[self.vertex_dof] = D
+        buf.scatter_forward()
+        return self.P0 + buf.array.reshape(-1, self.d)[self.vertex_dof]
 
     def positions_of(self, vertices: np.ndarray) -> np.ndarray:
         """Vertex positions ``P`` from the per-cell vertices (global input cell order) of a saved state."""

@@ -453,3 +453,17 @@ class MeanFieldSolver:
     @property
     def num_dofs(self) -> int:
         return self.cells.n_dofs_global
+
+    def set_owned_cells(self, values, t: float, vertices=None) -> None:
+        """Restore this rank's cells: ``values`` (C_local, ndofs) in the order of
+        ``cells.original_cell_index`` (the rows of :meth:`gather_cellwise` this rank owns), and on a
+        moving mesh their ``vertices`` (C_local, nv, d). The distributed counterpart of
+        :meth:`set_cellwise`; communication only to move a moving mesh's ghost vertices (collective then)."""
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != self.U.shape:
+            raise ValueError(f"set_owned_cells: values have shape {values.shape}, expected {self.U.shape}")
+        if self.mover is not None:
+            self._move_to(self.mover.positions_from_owned(np.asarray(vertices, dtype=np.float64)))
+        self.U = values.copy()
+        self._write(self.U)
+        self.t = float(t)
