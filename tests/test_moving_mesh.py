@@ -54,13 +54,15 @@ def box_reference():
     return flow.output(flow.advance(theta, 0.0, 4.0, 0.01))
 
 
-def test_a_translating_mesh_carries_the_density_exactly():
+@pytest.mark.parametrize("d, cell, n", [(1, "box", 8), (2, "box", 6), (2, "simplex", 6), (3, "box", 3), (3, "simplex", 3)])
+def test_a_translating_mesh_carries_the_density_exactly(d, cell, n):
     """Constant velocity: the vertices move by v t (to round-off), the flux relative to the mesh vanishes,
-    so the L2 error against the exact translated density stays its t = 0 value (on a fixed mesh it grows)."""
-    v = np.array([0.7, -0.3])
+    so the L2 error against the exact translated density stays its t = 0 value (on a fixed mesh it grows);
+    on every cell type (half the Kuhn simplices are clockwise: orientation is kept per cell)."""
+    v = np.array([0.7, -0.3, 0.4])[:d]
     errors = {}
     for motion in ("lagrangian", "fixed"):
-        mesh = torus_mesh(MPI.COMM_WORLD, 2, 6, "box")
+        mesh = torus_mesh(MPI.COMM_WORLD, d, n, cell)
         s = MeanFieldSolver(mesh, None, [0.0], [1.0], smooth_rho0, lr=0.0, degree=2, mesh_motion=motion,
                             velocity=lambda th: np.broadcast_to(v, th.shape), normalize=False)
         P0 = None if s.mover is None else s.mover.P.copy()
@@ -71,7 +73,7 @@ def test_a_translating_mesh_carries_the_density_exactly():
             np.testing.assert_allclose(s.mover.P - P0, np.broadcast_to(v, P0.shape), rtol=0, atol=1e-13)
     e0, e1 = errors["lagrangian"]
     assert abs(e1 - e0) < 1e-12 * e0
-    assert errors["fixed"][1] > 1.3 * errors["fixed"][0]  # measured 0.095 -> 0.140
+    assert errors["fixed"][1] > 1.2 * errors["fixed"][0]  # measured 0.095 -> 0.140 (2-d boxes)
 
 
 def test_the_box_case_converges_at_third_order_with_mass_and_positivity(box_reference):

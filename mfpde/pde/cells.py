@@ -168,6 +168,8 @@ class CellData:
         self._edges = np.asarray(basix.topology(self.cell)[1])  # (edges, 2) vertex pairs
         self.quad = None
         self.update_geometry()
+        # a cell's orientation as built (half the Kuhn simplices are clockwise): shape_quality measures against it
+        self._orientation = np.sign(jacobian_det(self._corners.jacobians(self.X))[:, 0]) if C else np.ones(0)
         self.volume = self.sum(self.cellvol.sum())
         self._h_min = self._cell_size()  # now, collectively
 
@@ -190,14 +192,16 @@ class CellData:
         return self._h_min
 
     def shape_quality(self) -> float:
-        """``min_K min_corners det J_K(corner) / (longest edge of K)^d`` over all ranks (collective).
+        """``min_K min_corners det J_K(corner) / (longest edge of K)^d`` over all ranks (collective),
+        the determinant signed relative to the cell's orientation at set-up.
 
-        1 for a square, about 0.5 for a right simplex; it reaches 0 when a cell
-        degenerates (a quadrilateral whose corner angle closes, a flattened cell).
+        1 for a square, 0.5 for a right simplex; it reaches 0 when a cell
+        degenerates (a quadrilateral whose corner angle closes, a flattened cell)
+        and is negative for an inverted one.
         """
         e = self._edges
         longest = np.linalg.norm(self.X[:, e[:, 0]] - self.X[:, e[:, 1]], axis=2).max(axis=1)
-        corner_det = jacobian_det(self._corners.jacobians(self.X)).min(axis=1)
+        corner_det = (jacobian_det(self._corners.jacobians(self.X)) * self._orientation[:, None]).min(axis=1)
         q = float((corner_det / longest**self.d).min()) if self.n_cells else np.inf
         return self.allreduce(q, MPI.MIN)
 
