@@ -38,8 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +45,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+from _mpi import find_mpirun, run_worker  # noqa: E402  (benchmarks/ on the path above)
 
 
 def parse_args(argv=None):
@@ -145,24 +145,13 @@ def worker(args) -> None:
 # ------------------------------------------------------------------ driver
 
 
-def find_mpirun(given: str | None) -> str:
-    if given:
-        return given
-    here = Path(sys.executable).parent / "mpirun"
-    return str(here) if here.exists() else (shutil.which("mpirun") or "mpirun")
-
-
 MODES = {"write": ["--write", "--companion"], "nocompanion": ["--write"], "nowrite": []}
 
 
 def measure(args, mpirun: str, mode: str, tmp: str) -> dict:
-    out = Path(tmp) / f"{mode}.json"
-    cmd = [mpirun, "-n", str(args.ranks), sys.executable, str(Path(__file__).resolve()), "--worker",
-           "--json", str(out), "--dir", str(Path(tmp) / mode), "--n", str(args.n), "--degree", str(args.degree),
-           "--saves", str(args.saves), *MODES[mode]]
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    subprocess.run(cmd, env=env, check=True, timeout=1800)
-    r = json.loads(out.read_text())
+    r = run_worker(mpirun, args.ranks, Path(__file__).resolve(), Path(tmp) / f"{mode}.json",
+                   ["--dir", str(Path(tmp) / mode), "--n", str(args.n), "--degree", str(args.degree),
+                    "--saves", str(args.saves), *MODES[mode]])
     for key in ("peak_rss", "run_peak_rss"):
         peaks = [x[key] for x in r["per_rank"]]
         r[f"{key}_per_rank_MiB"] = [p / 2**20 for p in peaks]

@@ -42,9 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +50,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+from _mpi import find_mpirun, run_worker  # noqa: E402  (benchmarks/ on the path above)
 
 # the profile reports the inclusive (cumulative) time of the functions of these names (they may nest:
 # residual contains the assembly) and the top functions by self time.  mpi4py's calls are Cython methods,
@@ -190,22 +190,12 @@ def worker(args) -> None:
 # ------------------------------------------------------------------ driver
 
 
-def find_mpirun(given: str | None) -> str:
-    if given:
-        return given
-    here = Path(sys.executable).parent / "mpirun"
-    return str(here) if here.exists() else (shutil.which("mpirun") or "mpirun")
-
-
 def measure(args, mpirun, ranks: int, n: int, tmp: str, profile: bool = False) -> dict:
-    out = Path(tmp) / f"r{ranks}-n{n}-{time.monotonic_ns()}.json"
-    cmd = [mpirun, "-n", str(ranks), sys.executable, str(Path(__file__).resolve()), "--worker", "--json", str(out),
-           "--n", str(n), "--degree", str(args.degree), "--steps", str(args.steps), "--warmup", str(args.warmup)]
-    cmd += (["--cell", args.cell] if args.cell else []) + (["--profile-run"] if profile else [])
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    worker_args = ["--n", str(n), "--degree", str(args.degree), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    worker_args += (["--cell", args.cell] if args.cell else []) + (["--profile-run"] if profile else [])
     t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, timeout=1800)
-    r = json.loads(out.read_text())
+    r = run_worker(mpirun, ranks, Path(__file__).resolve(), Path(tmp) / f"r{ranks}-n{n}-{time.monotonic_ns()}.json",
+                   worker_args)
     r["wall_s"] = time.perf_counter() - t0
     return r
 
