@@ -25,3 +25,12 @@ def run_worker(mpirun: str, ranks: int, script: str, out: Path, args: list[str],
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     subprocess.run(cmd, env=env, check=True, timeout=timeout)
     return json.loads(Path(out).read_text())
+
+
+def worker_or_driver(args, worker, driver):
+    """A benchmark's entry: ``worker(args)`` inside mpirun (``--worker --json PATH``), else ``driver(args)``."""
+    if args.worker:
+        if not args.json:
+            raise SystemExit("--worker needs --json PATH")
+        return worker(args)
+    return driver(args)

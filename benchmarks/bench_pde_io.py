@@ -46,7 +46,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _mpi import find_mpirun, run_worker  # noqa: E402  (benchmarks/ on the path above)
+from _mpi import find_mpirun, run_worker, worker_or_driver  # noqa: E402  (benchmarks/ on the path above)
 
 
 def parse_args(argv=None):
@@ -189,12 +189,7 @@ def driver(args) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.worker:
-        if not args.json:
-            raise SystemExit("--worker needs --json PATH")
-        worker(args)
-    else:
-        driver(args)
+    worker_or_driver(args, worker, driver)
 
 
 if __name__ == "__main__":

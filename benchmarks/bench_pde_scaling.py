@@ -51,7 +51,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _mpi import find_mpirun, run_worker  # noqa: E402  (benchmarks/ on the path above)
+from _mpi import find_mpirun, run_worker, worker_or_driver  # noqa: E402  (benchmarks/ on the path above)
 
 # the profile reports the inclusive (cumulative) time of the functions of these names (they may nest:
 # residual contains the assembly) and the top functions by self time.  mpi4py's calls are Cython methods,
@@ -296,12 +296,7 @@ def main(argv=None):
     profile_run = "--profile-run" in argv
     args = parse_args([a for a in argv if a != "--profile-run"])
     args.profile_run = profile_run
-    if args.worker:
-        if not args.json:
-            raise SystemExit("--worker needs --json PATH")
-        worker(args)
-    else:
-        driver(args)
+    worker_or_driver(args, worker, driver)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ box start on a graded mesh: the same observables on 2 ranks as on 1 (to 1e-10), 
 min_rho >= 0.  Prints one line per check and exits non-zero on failure.
 """
 
-import sys
 import tomllib
 
 import numpy as np
@@ -17,6 +16,8 @@ import dolfinx.fem
 import ufl
 from mpi4py import MPI
 
+from _checks import Checks
+
 from mfpde.case import case_from_dict, default_case_text
 from mfpde.grading import graded_coordinates
 from mfpde.runs import run_pde
@@ -24,14 +25,7 @@ from mfpde.torus import torus_mesh
 
 comm = MPI.COMM_WORLD
 assert comm.size == 2, "run with mpirun -n 2"
-failures = []
-
-
-def check(name, ok, info=""):
-    if comm.rank == 0:
-        print(f"{'ok  ' if ok else 'FAIL'} {name} {info}", flush=True)
-    if not ok:
-        failures.append(name)
+check = Checks(comm)
 
 
 def periodic_integrals(c, d, cell, coords):
@@ -69,4 +63,4 @@ check("graded PDE run 2 ranks vs 1", diff < 1e-10, f"{diff:.1e}")
 check("graded PDE run mass", float(np.max(np.abs(np.asarray(two["mass"]) - 1))) < 1e-12)
 check("graded PDE run min_rho >= 0", float(np.min(two["min_rho"])) >= 0.0)
 
-sys.exit(1 if failures else 0)
+check.exit()

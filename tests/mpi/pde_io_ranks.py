@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
+from _checks import Checks
+
 import mfpde.pde_output as pde_output
 import mfpde.runs as runs
 from mfpde.case import case_from_dict, default_case_text
@@ -30,14 +32,7 @@ comm = MPI.COMM_WORLD
 rank = comm.rank
 assert comm.size == 2, "run with mpirun -n 2"
 out = Path(sys.argv[1])
-failures = []
-
-
-def check(name, ok, info=""):
-    if rank == 0:
-        print(f"{'ok  ' if ok else 'FAIL'} {name} {info}", flush=True)
-    if not ok:
-        failures.append(name)
+check = Checks(comm)
 
 
 # 1. DistributedRows
@@ -126,5 +121,4 @@ if rank == 0:
         check("the final file: complete, every state saved", bool(b.attrs["complete"])
               and int(b.attrs["saved"]) == 9 and not (out / "two" / (path2.stem + ".partial.h5")).exists())
 
-if comm.allreduce(len(failures), op=MPI.MAX):
-    sys.exit(1)
+check.exit()

@@ -13,6 +13,8 @@ import numpy as np
 import dolfinx_solver  # noqa: F401
 from mpi4py import MPI
 
+from _checks import Checks
+
 from _pde_common import cos_problem, smooth_rho0
 from mfpde.pde import MeanFieldSolver
 from mfpde.torus import torus_mesh
@@ -20,14 +22,7 @@ from mfpde.torus import torus_mesh
 comm = MPI.COMM_WORLD
 rank = comm.rank
 assert comm.size == 2, "run with mpirun -n 2"
-failures = []
-
-
-def check(name, ok, info=""):
-    if rank == 0:
-        print(f"{'ok  ' if ok else 'FAIL'} {name} {info}", flush=True)
-    if not ok:
-        failures.append(name)
+check = Checks(comm)
 
 
 # 1. meshes: no exterior facets, volume (2 pi)^d, both ranks own cells
@@ -86,4 +81,4 @@ for d, n, cell, tau, degree in ((1, 32, "simplex", 0.0, 1), (2, 12, "simplex", 0
     rdiff = max(np.abs(o["F"] - ref["F"]).max(), abs(o["t"] - ref["t"]))
     check(f"restart 1 -> 2 ranks {tag}", rdiff < 1e-10, f"{rdiff:.1e}")
 
-sys.exit(1 if failures else 0)
+check.exit()
