@@ -39,3 +39,15 @@ def provenance() -> dict:
         "versions": {"python": platform.python_version(), "numpy": np.__version__},
         "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
     }
+
+
+def write_result(result: dict, path) -> Path:
+    """Write a benchmark's result JSON (with the load average at the end of the run) and say where."""
+    import json
+
+    result["provenance"]["load_average_end"] = list(os.getloadavg())
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+    return out

@@ -160,7 +160,7 @@ def measure(args, mpirun: str, mode: str, tmp: str) -> dict:
 
 
 def driver(args) -> dict:
-    from _provenance import provenance
+    from _provenance import provenance, write_result
 
     mpirun = find_mpirun(args.mpirun)
     result = {"provenance": provenance(), "case": "default", "cell": "box", "n": args.n, "degree": args.degree,
@@ -179,11 +179,7 @@ def driver(args) -> dict:
         if mode in runs and "nowrite" in runs:
             result[f"{mode}_cost_MiB_per_rank"] = [w - n for w, n in zip(runs[mode]["run_peak_rss_per_rank_MiB"],
                                                                           runs["nowrite"]["run_peak_rss_per_rank_MiB"])]
-    result["provenance"]["load_average_end"] = list(os.getloadavg())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
+    write_result(result, args.out)
     return result
 
 

@@ -206,7 +206,7 @@ def summary(values: list[float]) -> dict:
 
 def driver(args) -> dict:
     import numpy as np
-    from _provenance import provenance
+    from _provenance import provenance, write_result
 
     mpirun = find_mpirun(args.mpirun)
     ranks = [int(r) for r in args.ranks.split(",") if r.strip()]
@@ -283,11 +283,7 @@ def driver(args) -> dict:
             lines.append(f"profile P={P} rank {k} (inclusive s of {p['total_s']:.2f} s): "
                          + ", ".join(f"{c} {v:.2f}" for c, v in inc.items() if v > 0))
     print("\n".join(lines))
-    result["provenance"]["load_average_end"] = list(os.getloadavg())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
+    write_result(result, args.out)
     return result
 
 
