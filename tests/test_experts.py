@@ -607,6 +607,17 @@ def test_three_qubit_hand_written_pennylane_circuit():
         np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-10)
 
 
+def test_fourier_values_are_the_call_s_phi():
+    """``values`` (phi only, used by the PDE's observables) equals the first output of the call, also
+    across blocks."""
+    e = QNNExpert(random_circuit(np.random.default_rng(12), 2, 3), 2, [["Z", 0]], method="fourier")
+    f = e.bind(np.random.default_rng(13).uniform(-2, 2, (6, 2)))
+    theta = np.random.default_rng(14).uniform(0, 2 * np.pi, (500, 3))
+    np.testing.assert_allclose(f.values(theta), f(theta)[0], rtol=0, atol=1e-15)  # (another order of sums)
+    f._block_elems = 64  # several blocks
+    np.testing.assert_allclose(f.values(theta), f(theta)[0], rtol=0, atol=1e-15)
+
+
 def test_statevector_blocks_and_empty_batch():
     e = QNNExpert(random_circuit(np.random.default_rng(9), 3, 7), 3, [["Z", 0], ["X", 2]], method="statevector")
     x = np.random.default_rng(10).uniform(-2, 2, (5, 2))

@@ -77,6 +77,16 @@ class TrigPolyBound:
         out = (Ev @ self.B_all).reshape(theta.shape[0], self.K, self.d + 1)
         return np.ascontiguousarray(out[:, :, 0].T), np.ascontiguousarray(out[:, :, 1:].transpose(1, 0, 2))
 
+    def values(self, theta) -> np.ndarray:
+        """phi (K, M) only: a third of the products of :meth:`__call__` in d = 2."""
+        theta = as_theta(theta, self.d)
+        step = max(1, self._block_elems // self.S)
+        phi = np.empty((self.K, theta.shape[0]))
+        for a in range(0, theta.shape[0], step):
+            Ev = self.exp_table(theta[a : a + step]).view(float)
+            phi[:, a : a + step] = np.matmul(Ev[None], self.B_phi)[..., 0]
+        return phi
+
     def __call__(self, theta) -> tuple[np.ndarray, np.ndarray]:
         theta = as_theta(theta, self.d)
         M = theta.shape[0]

@@ -27,10 +27,15 @@ _PHASES = 1 << 18  # complex phases per block of the moment sum (4 MiB)
 
 
 def expert_in_blocks(expert_at, points: np.ndarray, K: int, want_grad: bool) -> np.ndarray:
-    """``phi`` (K, M) or ``grad phi`` (K, M, d) at ``points`` (M, d), the expert called on blocks of points."""
+    """``phi`` (K, M) or ``grad phi`` (K, M, d) at ``points`` (M, d), the expert called on blocks of points
+    (``phi`` through the expert's ``values`` when it has one: no gradient computed for nothing)."""
     M, d = points.shape
     out = np.empty((K, M, d) if want_grad else (K, M))
+    values = None if want_grad else getattr(expert_at, "values", None)
     for s in range(0, M, _POINTS):
+        if values is not None:
+            out[:, s : s + _POINTS] = np.asarray(values(points[s : s + _POINTS]), dtype=np.float64)
+            continue
         phi, grad = expert_at(points[s : s + _POINTS])
         block = grad if want_grad else phi
         out[:, s : s + _POINTS] = np.asarray(block, dtype=np.float64).reshape(out[:, s : s + _POINTS].shape)
