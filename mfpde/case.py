@@ -188,7 +188,7 @@ class PDEOptions:
     def parse(cls, t: dict, base_dir: Path, d: int | None = None) -> "PDEOptions":
         _check_keys(t, {"n", "degree", "cell", "cfl", "save_every", "mesh", "moment_max",
                         "petsc_options", "grading", "time_scheme", "mesh_motion"}, "pde")
-        from .pde.defaults import default_discretization
+        from .pde.defaults import MESH_MOTIONS, default_discretization
 
         o = cls(**default_discretization(d))
         o.grading = _mesh_grading(t)
@@ -204,7 +204,7 @@ class PDEOptions:
         if "time_scheme" in t:
             o.time_scheme = _choice(t["time_scheme"], "pde.time_scheme", ("auto", "ssprk3", "ssprk104", "ars443"))
         if "mesh_motion" in t:
-            o.mesh_motion = _choice(t["mesh_motion"], "pde.mesh_motion", ("fixed", "lagrangian"))
+            o.mesh_motion = _choice(t["mesh_motion"], "pde.mesh_motion", MESH_MOTIONS)
             if o.mesh_motion == "lagrangian" and o.grading > 1.0:
                 raise CaseError("pde.grading", "a Lagrangian mesh follows the support itself: "
                                 "grading needs mesh_motion = \"fixed\"")

@@ -241,9 +241,9 @@ def check_pde_case(case: Case) -> None:
         raise CaseError("dynamics.scaling", f"the PDE is the mean-field limit; scaling = {case.dynamics.scaling!r} "
                         "is for particles (its limit is in `mfpde regimes`)")
     check_petsc_options(case.pde.petsc_options)
-    if case.pde.mesh_motion == "lagrangian" and case.dynamics.tau > 0:
-        raise CaseError("pde.mesh_motion", "a Lagrangian mesh follows the transport only: it needs tau = 0 "
-                        "(use mesh_motion = \"fixed\" with noise)")
+    from .pde.defaults import check_mesh_motion  # (no DOLFINx: this runs on rank 0 alone)
+
+    check_mesh_motion(case.pde.mesh_motion, case.dynamics.tau)
     if case.d > 3:
         raise CaseError("expert", f"the parameter torus has d = {case.d}; the PDE solver supports d = 1, 2, 3 "
                         "(d > 3 is for particles only: use `mfpde particles`)")

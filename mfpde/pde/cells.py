@@ -165,7 +165,7 @@ class CellData:
         self._perimeter_vector = dolfinx.la.vector(V0.dofmap.index_map, 1)
 
         self._corners = CellMap(self.cell, np.asarray(basix.geometry(self.cell), dtype=np.float64))
-        self._edges = np.asarray(basix.topology(self.cell)[1])  # (edges, 2) vertex pairs
+        self.edges = np.asarray(basix.topology(self.cell)[1])  # (edges, 2) local vertex pairs of a cell
         self.quad = None
         self.update_geometry()
         # a cell's orientation as built (half the Kuhn simplices are clockwise): shape_quality measures against it
@@ -199,7 +199,7 @@ class CellData:
         degenerates (a quadrilateral whose corner angle closes, a flattened cell)
         and is negative for an inverted one.
         """
-        e = self._edges
+        e = self.edges
         longest = np.linalg.norm(self.X[:, e[:, 0]] - self.X[:, e[:, 1]], axis=2).max(axis=1)
         corner_det = (jacobian_det(self._corners.jacobians(self.X)) * self._orientation[:, None]).min(axis=1)
         q = float((corner_det / longest**self.d).min()) if self.n_cells else np.inf

@@ -1,4 +1,5 @@
-r"""Default ``[pde]`` discretization per dimension d of the parameter torus.
+r"""Default ``[pde]`` discretization per dimension d of the parameter torus, and the mesh motions
+(read by the case loader and the run checks: no DOLFINx here).
 
 .. math::
 
@@ -13,6 +14,10 @@ they replace (which reached 8e-7 to 5e-5).
 
 from __future__ import annotations
 
+from ..errors import CaseError
+
+MESH_MOTIONS = ("fixed", "lagrangian")
+
 DEFAULTS = {
     1: {"n": 16, "degree": 3, "cell": "box"},
     2: {"n": 16, "degree": 3, "cell": "box"},
@@ -23,3 +28,13 @@ DEFAULTS = {
 def default_discretization(d: int | None) -> dict:
     """``n``, ``degree`` and ``cell`` used when the case file leaves them out."""
     return dict(DEFAULTS.get(d, DEFAULTS[2]))
+
+
+def check_mesh_motion(mesh_motion: str, tau: float) -> bool:
+    """Whether the mesh moves (``lagrangian``); an unknown motion, or a moving mesh with noise, is refused."""
+    if mesh_motion not in MESH_MOTIONS:
+        raise CaseError("pde.mesh_motion", f"unknown mesh motion {mesh_motion!r} ({', '.join(MESH_MOTIONS)})")
+    if mesh_motion == "lagrangian" and tau > 0:
+        raise CaseError("pde.mesh_motion", "a Lagrangian mesh follows the transport only: it needs tau = 0 "
+                        "(use mesh_motion = \"fixed\" with noise)")
+    return mesh_motion == "lagrangian"

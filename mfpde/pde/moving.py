@@ -39,7 +39,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fem  # noqa: F401, I001
-import basix
 import dolfinx
 import dolfinx.fem
 from mpi4py import MPI
@@ -75,8 +74,8 @@ class LagrangianMesh:
         self.vertex_dof = np.empty(len(P), dtype=np.int64)
         self.vertex_dof[self.c2v] = self.V1.dofmap.list[:n_local]
         self.w1 = dolfinx.fem.Function(self.V1)
-        self.G = None
         self.frozen = False  # set when the cells get too distorted: w = 0 from then on (a fixed mesh)
+        self.set_positions(P)  # the vertex velocity table G
 
     def set_positions(self, P: np.ndarray) -> None:
         """Move the vertices to ``P`` (local vertices, unwrapped) and the gradient table with them."""
@@ -104,14 +103,6 @@ class LagrangianMesh:
         buf.scatter_forward()
         return self.P0 + buf.array.reshape(-1, self.d)[self.vertex_dof]
 
-    def positions_of(self, vertices: np.ndarray) -> np.ndarray:
-        """Vertex positions ``P`` from the per-cell vertices (global input cell order) of a saved state."""
-        topo = self.cells.msh.topology
-        X = np.asarray(vertices, dtype=np.float64)[topo.original_cell_index[: len(self.c2v)]]
-        P = np.empty_like(self.P)
-        P[self.c2v] = X - self.period * self.S
-        return P
-
     def velocity(self, c: np.ndarray | None) -> np.ndarray:
         """Vertex velocities ``sum_k c_k grad phi_k(P_j)`` (or the prescribed velocity), (vertices, d);
         zero once the mesh is frozen."""
@@ -124,8 +115,7 @@ class LagrangianMesh:
     def strain_rate(self, w: np.ndarray) -> float:
         """``max |w_a - w_b| / |X_a - X_b|`` over the edges of the owned cells, all ranks: how fast
         the cells change shape (the step keeps ``dt * strain_rate <= 2 cfl``)."""
-        cells = self.cells
-        edges = np.asarray(basix.topology(cells.cell)[1])
+        cells, edges = self.cells, self.cells.edges
         own = self.c2v[: cells.n_cells]
         dw = w[own[:, edges[:, 0]]] - w[own[:, edges[:, 1]]]
         dx = cells.X[:, edges[:, 0]] - cells.X[:, edges[:, 1]]

@@ -52,6 +52,7 @@ from ..metrics import moment_freqs
 from ..torus import TorusMesh, check_dimension
 from . import stepping
 from .cells import CellData
+from .defaults import check_mesh_motion
 from .diffusion import Diffusion
 from .limiter import PositivityLimiter
 from .moving import QUALITY_FLOOR, LagrangianMesh
@@ -59,7 +60,6 @@ from .observables import Observables
 from .transport import TransportOperator
 
 _CHUNK = 4096
-MESH_MOTIONS = ("fixed", "lagrangian")
 
 
 def resolve_scheme(time_scheme: str, tau: float) -> str:
@@ -126,12 +126,7 @@ class MeanFieldSolver:
         if expert_at is None and velocity is None:
             raise ValueError("give expert_at (mean-field velocity) or a prescribed velocity")
         self.time_scheme = resolve_scheme(time_scheme, float(tau))
-        if mesh_motion not in MESH_MOTIONS:
-            raise CaseError("pde.mesh_motion", f"unknown mesh motion {mesh_motion!r} ({', '.join(MESH_MOTIONS)})")
-        moving = mesh_motion == "lagrangian"
-        if moving and tau > 0:
-            raise CaseError("pde.mesh_motion", "a Lagrangian mesh follows the transport only: it needs tau = 0 "
-                            "(use mesh_motion = \"fixed\" with noise)")
+        moving = check_mesh_motion(mesh_motion, float(tau))
         self.mesh_motion = mesh_motion
         self.mesh_frozen_at = None  # a Lagrangian mesh: the time it stopped moving (see .moving)
         self.torus = mesh
@@ -156,8 +151,6 @@ class MeanFieldSolver:
         self.obs = Observables(cells, expert_at, self.K, self.freqs)
         self.transport = TransportOperator(cells, expert_at, self.K, velocity, moving=moving)
         self.mover = LagrangianMesh(cells, expert_at, self.K, velocity) if moving else None
-        if moving:
-            self.mover.set_positions(self.mover.P)  # the vertex velocity table
         self.limiter = PositivityLimiter(cells)
         self.diffusion = Diffusion(cells, petsc_options) if self.tau > 0 else None
         self._diss_form = dolfinx.fem.form(ufl.inner(self.transport.vel, self.transport.vel) * self.function * ufl.dx)
@@ -445,7 +438,7 @@ class MeanFieldSolver:
             raise ValueError(f"set_cellwise: values have shape {values.shape}, expected {(c.n_cells_global, c.dofs.shape[1])}")
         if self.mover is not None:
             vertices = self.comm.bcast(np.asarray(vertices, dtype=np.float64) if self.comm.rank == 0 else None, root=0)
-            self._move_to(self.mover.positions_of(vertices))
+            self._move_to(self.mover.positions_from_owned(vertices[c.original_cell_index]))
         self.U = values[c.original_cell_index].copy()
         self._write(self.U)
         self.t = float(self.comm.bcast(t, root=0))
