@@ -22,8 +22,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
-from mfpde.case import load_case  # noqa: E402
-from mfpde.limit import run_limit  # noqa: E402
+from mfpde.config.case import load_case  # noqa: E402
+from mfpde.runs.limit import run_limit  # noqa: E402
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("case")

@@ -51,7 +51,7 @@ import pennylane as qml
 from pennylane import numpy as pnp
 
 from mfpde.experts import QNNExpert, hardware_efficient
-from mfpde.particles import ParticleSystem
+from mfpde.particles.system import ParticleSystem
 
 
 

@@ -153,7 +153,7 @@ def _floats(s: str) -> list[float]:
 
 
 def case_table(key: str) -> tuple[dict, Path]:
-    from mfpde.case import default_case_text, parse_toml
+    from mfpde.config.case import default_case_text, parse_toml
 
     if key == "qnn-2q-3p":
         path = ROOT / "cases" / "qnn-2q-3p.toml"
@@ -170,9 +170,9 @@ def case_table(key: str) -> tuple[dict, Path]:
 
 def peer_case(key: str):
     """The case for the peers (the box init replaced by uniform when the loader refuses it) and rho_0."""
-    from mfpde.case import case_from_dict
+    from mfpde.config.case import case_from_dict
     from mfpde.errors import CaseError
-    from mfpde.initial import initial_density
+    from mfpde.model.initial import initial_density
 
     table, base = case_table(key)
     try:
@@ -308,8 +308,8 @@ def mfpde_worker(spec_path: str, out_path: str) -> None:
 
     from mpi4py import MPI
 
-    from mfpde.case import case_from_dict
-    from mfpde.runs import build_pde_solver
+    from mfpde.config.case import case_from_dict
+    from mfpde.runs.pde import build_pde_solver
 
     spec = json.loads(Path(spec_path).read_text())
     comm = MPI.COMM_SELF
@@ -336,7 +336,7 @@ def mfpde_worker(spec_path: str, out_path: str) -> None:
 
 
 def run_mfpde(table: dict, base: Path, pde_opts: dict, F_ref, timeout: float) -> dict:
-    from mfpde.case import case_from_dict
+    from mfpde.config.case import case_from_dict
     from mfpde.errors import CaseError
 
     t = copy.deepcopy(table)

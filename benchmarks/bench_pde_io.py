@@ -72,7 +72,7 @@ def bench_case(n: int, degree: int, saves: int):
     """The default case on n x n DG(degree) quadrilaterals, ``saves`` saves one (shortened) step apart."""
     import tomllib
 
-    from mfpde.case import case_from_dict, default_case_text
+    from mfpde.config.case import case_from_dict, default_case_text
 
     table = tomllib.loads(default_case_text())
     every = 1e-4  # below the CFL step of these meshes: one step per save interval
@@ -96,7 +96,7 @@ def _vm(field: str) -> int:
 def worker(args) -> None:
     from mpi4py import MPI
 
-    import mfpde.runs as runs
+    import mfpde.runs.pde as runs
 
     comm = MPI.COMM_WORLD
     case = bench_case(args.n, args.degree, args.saves)

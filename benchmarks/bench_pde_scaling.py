@@ -116,8 +116,8 @@ def worker(args) -> None:
     import numpy as np
     from mpi4py import MPI
 
-    from mfpde.case import default_case
-    from mfpde.runs import build_pde_solver
+    from mfpde.config.case import default_case
+    from mfpde.runs.pde import build_pde_solver
 
     comm = MPI.COMM_WORLD
     case = default_case()

@@ -199,8 +199,8 @@ def validate(out: str | None = None, quick: bool = False) -> dict:
 
     from _provenance import provenance
 
-    from mfpde.case import case_from_dict, default_case
-    from mfpde.initial import initial_density
+    from mfpde.config.case import case_from_dict, default_case
+    from mfpde.model.initial import initial_density
 
     result = {"provenance": provenance()}
     # 1. spectral convergence on the default case (d = 2, t = 4) against characteristics

@@ -2,7 +2,7 @@
 
 Every error the user can cause is one line on stderr and exit code 2; every
 command that writes prints the path of what it wrote.  Under ``mpirun`` an
-error that every rank agreed on (:func:`mfpde.guards.agree`) is printed once
+error that every rank agreed on (:func:`mfpde.parallel.agree`) is printed once
 and all ranks exit 2; an error on some ranks only is printed by the rank that
 has it, which then ends at once with code 2 (the MPI launcher ends the other
 ranks and passes the code on), so no rank is left waiting.
@@ -22,13 +22,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from .case import PDE_MIN_N  # noqa: E402
-from .errors import CaseError, MfpdeError  # noqa: E402
-from .guards import agree, use_writable_cache  # noqa: E402
+from mfpde.config.case import PDE_MIN_N  # noqa: E402
+from mfpde.errors import CaseError, MfpdeError  # noqa: E402
+from mfpde.io.paths import use_writable_cache  # noqa: E402
+from mfpde.parallel import agree
 
 
 def _case(path: str, comm):
-    from .case import default_case, load_case
+    from mfpde.config.case import default_case, load_case
 
     return agree(comm, lambda: default_case() if path == "default" else load_case(path))
 
@@ -71,7 +72,7 @@ def _say(comm, *lines: str) -> None:
 
 
 def cmd_pde(args, comm) -> None:
-    from .runs import run_pde
+    from mfpde.runs.pde import run_pde
 
     case = _case(args.case, comm)
     if args.n is not None:
@@ -84,7 +85,7 @@ def cmd_pde(args, comm) -> None:
 
 
 def cmd_particles(args, comm) -> None:
-    from .runs import run_particles
+    from mfpde.runs.particles import run_particles
 
     case = _case(args.case, comm)
     obs, path = run_particles(case, args.n, args.seed, out_dir=args.out, resume=args.resume, comm=comm,
@@ -93,8 +94,8 @@ def cmd_particles(args, comm) -> None:
 
 
 def cmd_compare(args, comm) -> None:
-    from .compare import compare_files
-    from .guards import check_compare_files
+    from mfpde.runs.compare import compare_files
+    from mfpde.io.compare_inputs import check_compare_files
 
     check_compare_files(args.pde, args.particles)
     out = compare_files(args.pde, args.particles, out_dir=args.out)
@@ -102,7 +103,7 @@ def cmd_compare(args, comm) -> None:
 
 
 def cmd_study(args, comm) -> None:
-    from .study import run_study
+    from mfpde.runs.study import run_study
 
     case = _case(args.case, comm)
     if args.n is not None and len(set(args.n)) < 2:
@@ -113,7 +114,7 @@ def cmd_study(args, comm) -> None:
 
 
 def cmd_regimes(args, comm) -> None:
-    from .regimes import run_regimes
+    from mfpde.runs.regimes import run_regimes
 
     case = _case(args.case, comm)
     out = run_regimes(case, ns=args.n, n_seeds=args.seeds, out_dir=args.out, comm=comm,
@@ -122,7 +123,7 @@ def cmd_regimes(args, comm) -> None:
 
 
 def cmd_limit(args, comm) -> None:
-    from .limit import run_limit
+    from mfpde.runs.limit import run_limit
 
     case = _case(args.case, comm)
     obs, path = run_limit(case, args.points, out_dir=args.out, resume=args.resume, comm=comm,
@@ -137,7 +138,7 @@ def cmd_limit(args, comm) -> None:
 
 
 def cmd_plot(args, comm) -> None:
-    from .plot import plot_file
+    from mfpde.report.figures import plot_file
 
     if comm.rank == 0:
         for p in plot_file(args.file, out_dir=args.out):

@@ -5,7 +5,7 @@ class MfpdeError(Exception):
     """Base class: anything the CLI reports as a one-line error (exit code 2).
 
     ``collective`` is True when every MPI rank raised it (see
-    :func:`mfpde.guards.agree`); the CLI then reports it once and all ranks
+    :func:`mfpde.parallel.agree`); the CLI then reports it once and all ranks
     exit cleanly.  Otherwise the rank that has it ends the whole job.
     """
 

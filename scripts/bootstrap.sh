@@ -48,7 +48,7 @@ setup() {
   echo "bootstrap: installing mfpde and its dependencies into .venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
   "$venv/bin/python" -m pip install --quiet -e ".[wheel,test,bench]"
-  "$venv/bin/python" -c 'import mfpde.fem as fem, pennylane; print("bootstrap: dolfinx", fem.dolfinx.__version__, "(" + fem.PROVIDER + ")", "pennylane", pennylane.__version__)'
+  "$venv/bin/python" -c 'import mfpde.pde.fem as fem, pennylane; print("bootstrap: dolfinx", fem.dolfinx.__version__, "(" + fem.PROVIDER + ")", "pennylane", pennylane.__version__)'
   echo "$want" > "$stamp"
 }
 

@@ -17,10 +17,10 @@ import time
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.case import default_case, load_case
-from mfpde.clt_report import chi2_band, variance_ratio
-from mfpde.limit import run_limit
-from mfpde.runs import run_particles
+from mfpde.config.case import default_case, load_case
+from mfpde.report.clt import chi2_band, variance_ratio
+from mfpde.runs.limit import run_limit
+from mfpde.runs.particles import run_particles
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("case")

@@ -17,11 +17,12 @@ import argparse
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.case import case_from_dict
-from mfpde.compare import particle_metrics
+from mfpde.config.case import case_from_dict
+from mfpde.runs.compare import particle_metrics
 from mfpde.experts import Expert
-from mfpde.results import PDEResult
-from mfpde.runs import run_particles, run_pde
+from mfpde.io.results import PDEResult
+from mfpde.runs.particles import run_particles
+from mfpde.runs.pde import run_pde
 
 
 class TanhNeuron(Expert):

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from mfpde.case import load_case
-from mfpde.runs import build_pde_solver
+from mfpde.config.case import load_case
+from mfpde.runs.pde import build_pde_solver
 
 
 def run(path: str, spec: str) -> dict:

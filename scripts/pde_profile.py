@@ -17,9 +17,9 @@ import time
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.case import load_case
-from mfpde.initial import initial_density
-from mfpde.metrics import moment_freqs
+from mfpde.config.case import load_case
+from mfpde.model.initial import initial_density
+from mfpde.model.moments import moment_freqs
 
 
 def peak_mb() -> float:
@@ -33,7 +33,7 @@ def main(argv):
     steps = int(argv[4]) if len(argv) > 4 else 3
     case = load_case(path)
     from mfpde.pde import MeanFieldSolver
-    from mfpde.torus import torus_mesh
+    from mfpde.pde.torus import torus_mesh
 
     expert_at = case.expert.bind(case.data.x)
     expert_at(np.zeros((3, case.d)))

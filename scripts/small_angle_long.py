@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.case import load_case
-from mfpde.fields import evaluate_cellwise
-from mfpde.runs import run_pde
+from mfpde.config.case import load_case
+from mfpde.numerics.fields import evaluate_cellwise
+from mfpde.runs.pde import run_pde
 
 ROOT = Path(__file__).resolve().parents[1]
 TWO_PI = 2 * np.pi
@@ -32,7 +32,7 @@ def plot(path: Path, teacher: np.ndarray, out_dir: Path, snapshots: int = 5) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mfpde.results import PDEResult
+    from mfpde.io.results import PDEResult
 
     result = PDEResult.from_file(path)
     t, risk = result.t, result.observables.risk

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT
-from mfpde.case import dumps_toml
+from mfpde.config.case import dumps_toml
 
 MPIRUN = Path(sys.executable).parent / "mpirun"
 # the console script a user runs (bootstrap installs it); the module where it is not installed

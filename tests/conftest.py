@@ -39,6 +39,6 @@ def killed_after_save(cmd: list[str], saves: int, timeout: float = 600) -> subpr
 
 def saved_states(partial: Path) -> int:
     """How many saved states a (partial) result file holds."""
-    from mfpde.results import read_result
+    from mfpde.io.results import read_result
 
     return len(read_result(partial).observables.t)

@@ -11,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _references import box_gauss_legendre, characteristics, trapezoid_rule  # noqa: E402
 from spectral_peer import GIBBS_CASE, SpectralMeanField, box_fourier, gibbs_fixed_point  # noqa: E402
 
-from mfpde.case import case_from_dict, default_case  # noqa: E402
-from mfpde.initial import initial_density  # noqa: E402
+from mfpde.config.case import case_from_dict, default_case  # noqa: E402
+from mfpde.model.initial import initial_density  # noqa: E402
 
 
 def test_gibbs_fixed_point_closed_form():

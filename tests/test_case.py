@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mfpde.case import case_from_dict, default_case, default_case_text, dumps_toml, load_case
+from mfpde.config.case import case_from_dict, default_case, default_case_text, dumps_toml, load_case
 from mfpde.cli import main
 from mfpde.errors import CaseError
 

@@ -1,4 +1,4 @@
-"""The CLT covariance (mfpde.clt): exact at t = 0, the influence function is the derivative of the
+"""The CLT covariance (mfpde.meshfree.clt): exact at t = 0, the influence function is the derivative of the
 quadrature dynamics with respect to the initial weights, and it predicts the spread of particle runs."""
 
 import numpy as np
@@ -7,14 +7,14 @@ from scipy.special import iv
 from scipy.stats import chi2
 
 from conftest import ROOT
-from mfpde.case import load_case
-from mfpde.characteristics import Characteristics
-from mfpde.clt import clt_covariance, experts_needed, influence, max_quantile
-from mfpde.clt_report import variance_ratio
-from mfpde.initial import initial_density
-from mfpde.limit import run_limit
-from mfpde.quadrature import make_rule
-from mfpde.runs import run_particles
+from mfpde.config.case import load_case
+from mfpde.meshfree.characteristics import Characteristics
+from mfpde.meshfree.clt import clt_covariance, experts_needed, influence, max_quantile
+from mfpde.report.clt import variance_ratio
+from mfpde.model.initial import initial_density
+from mfpde.runs.limit import run_limit
+from mfpde.numerics.quadrature import make_rule
+from mfpde.runs.particles import run_particles
 
 
 def cosine(t_end=1.0):
@@ -46,7 +46,7 @@ def test_exact_at_t0():
 def test_influence_is_the_derivative_with_respect_to_the_initial_weights(case_name):
     """g_t(theta_j) = dF(t)/da_j of the quadrature dynamics (central difference of whole runs,
     eps = 1e-6): measured agreement 5e-11 .. 1.2e-10."""
-    from mfpde.case import default_case
+    from mfpde.config.case import default_case
 
     case = cosine() if case_name == "cosine" else default_case()
     rule = make_rule("tensor", 48 if case.d == 1 else 12**2, case.d, initial_density(case))

@@ -13,15 +13,8 @@ import pytest
 from pennylane import numpy as pnp
 
 from mfpde.errors import CaseError
-from mfpde.experts import (
-    CosineExpert,
-    Expert,
-    PythonExpert,
-    QNNExpert,
-    build_expert,
-    data_dim_required,
-    hardware_efficient,
-)
+from mfpde.experts import (CosineExpert, Expert, PythonExpert, QNNExpert, build_expert, data_dim_required,
+                           hardware_efficient)
 
 DEFAULT = {
     "kind": "qnn",
@@ -817,7 +810,7 @@ def test_python_module_failing_on_import_is_one_line(tmp_path, body, words):
 def test_example_cases_build_and_match_pennylane(name, d, method):
     from pathlib import Path
 
-    from mfpde.case import load_case
+    from mfpde.config.case import load_case
 
     case = load_case(Path(__file__).parent.parent / "cases" / f"{name}.toml")
     e = case.expert
@@ -834,8 +827,8 @@ def test_run_file_records_the_chosen_method(tmp_path):
     """A particle run on a d = 6 case writes the expert's description, with its method, into /provenance."""
     import h5py
 
-    from mfpde.case import load_case
-    from mfpde.runs import run_particles
+    from mfpde.config.case import load_case
+    from mfpde.runs.particles import run_particles
 
     from pathlib import Path
 

@@ -1,6 +1,6 @@
 """Features the documentation promises, each with a check that fails when the feature breaks:
 moment_max, cfl, petsc_options, [output] directory, `mfpde plot`, scripts/custom_expert.py,
-the heat kernel of the PDE with tau > 0, and the density of a file read back by mfpde.fields."""
+the heat kernel of the PDE with tau > 0, and the density of a file read back by mfpde.numerics.fields."""
 
 import os
 import subprocess
@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from mfpde.case import case_from_dict, dumps_toml
+from mfpde.config.case import case_from_dict, dumps_toml
 from mfpde.cli import main
 from mfpde.errors import NonFiniteError
-from mfpde.results import ParticleResult, PDEResult, read_result
-from mfpde.runs import run_particles, run_pde
+from mfpde.io.results import ParticleResult, PDEResult, read_result
+from mfpde.runs.particles import run_particles
+from mfpde.runs.pde import run_pde
 
 
 def cosine_case(d=1, **sections):
@@ -133,13 +134,13 @@ def test_pde_with_noise_follows_the_heat_kernel(degree):
 
 
 def test_reference_points_order_matches_dolfinx_dofs():
-    """The file's density evaluated by mfpde.fields (numpy, reference_points) equals the DOLFINx
+    """The file's density evaluated by mfpde.numerics.fields (numpy, reference_points) equals the DOLFINx
     function at random points, for DG2 on triangles and quadrilaterals."""
     from mfpde import fem  # noqa: F401  (the DOLFINx provider first)
     import dolfinx.geometry
 
-    from mfpde.fields import evaluate_cellwise
-    from mfpde.runs import build_pde_solver
+    from mfpde.numerics.fields import evaluate_cellwise
+    from mfpde.runs.pde import build_pde_solver
 
     for cell in ("simplex", "box"):
         case = case_from_dict(cosine_case(2, init={"kind": "vonmises", "mean": [1.0, 2.0], "kappa": [1.0, 3.0]},
@@ -178,7 +179,7 @@ def test_paraview_companion_holds_the_density_of_the_file(tmp_path, motion):
     in one process): at every saved time, the VTX field at each cell's centroid (the mean of its DG1
     nodes) equals the HDF5 density there (measured 4e-17); the mesh is written once, or at every step
     when it moves with the flow."""
-    from mfpde.fields import evaluate_cellwise
+    from mfpde.numerics.fields import evaluate_cellwise
 
     case = case_from_dict(cosine_case(2, init={"kind": "vonmises", "mean": [1.0, 2.0], "kappa": [1.0, 2.0]},
                                       dynamics={"t_end": 0.2},

@@ -38,8 +38,8 @@ def test_a_site_dolfinx_is_used_without_the_wheel_package():
     proc = _python("""
         import numpy as np
         from mpi4py import MPI
-        import mfpde.fem as fem
-        from mfpde.torus import torus_mesh
+        import mfpde.pde.fem as fem
+        from mfpde.pde.torus import torus_mesh
         tm = torus_mesh(MPI.COMM_WORLD, 2, 4)
         print(fem.PROVIDER, tm.mesh.topology.index_map(2).size_global)
     """, hidden=("dolfinx_solver",))
@@ -50,7 +50,7 @@ def test_a_site_dolfinx_is_used_without_the_wheel_package():
 def test_no_dolfinx_is_one_clear_error():
     proc = _python("""
         try:
-            import mfpde.fem
+            import mfpde.pde.fem
         except ImportError as exc:
             print(type(exc).__name__, "|", exc)
     """, hidden=("dolfinx_solver", "dolfinx"))

@@ -5,10 +5,10 @@ import tomllib
 import numpy as np
 import pytest
 
-from mfpde.case import case_from_dict, default_case_text
+from mfpde.config.case import case_from_dict, default_case_text
 from mfpde.errors import CaseError
-from mfpde.grading import MARGIN, case_coordinates, swept_intervals
-from mfpde.initial import initial_density
+from mfpde.pde.grading import MARGIN, case_coordinates, swept_intervals
+from mfpde.model.initial import initial_density
 
 
 def box_case(pde=None, t_end=1.0):
@@ -63,7 +63,7 @@ def test_swept_interval_starts_at_the_box_and_contains_the_particles():
 
 
 def test_pde_on_a_graded_mesh_conserves_mass_and_stays_nonnegative():
-    from mfpde.runs import run_pde
+    from mfpde.runs.pde import run_pde
 
     c = box_case({"n": 12, "grading": 3.0, "cell": "box", "save_every": 0.25}, t_end=0.5)
     obs, _ = run_pde(c, write=False, progress=False)

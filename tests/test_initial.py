@@ -7,10 +7,10 @@ from scipy import stats
 from scipy import integrate
 
 from mfpde import cutcell
-from mfpde.case import InitSpec
+from mfpde.config.case import InitSpec
 from mfpde.errors import CaseError
-from mfpde.initial import InitialDensity, characteristic_function
-from mfpde.torus import torus_mesh
+from mfpde.model.initial import InitialDensity, characteristic_function
+from mfpde.pde.torus import torus_mesh
 
 TWO_PI = 2 * np.pi
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, mpirun
-from mfpde.case import case_from_dict, default_case, dumps_toml, load_case
-from mfpde.characteristics import Characteristics
+from mfpde.config.case import case_from_dict, default_case, dumps_toml, load_case
+from mfpde.meshfree.characteristics import Characteristics
 from mfpde.errors import CaseError
-from mfpde.limit import run_limit
-from mfpde.results import LimitResult
-from mfpde.runs import run_pde
+from mfpde.runs.limit import run_limit
+from mfpde.io.results import LimitResult
+from mfpde.runs.pde import run_pde
 
 MFPDE = [sys.executable, "-m", "mfpde.cli"]
 
@@ -46,7 +46,7 @@ def test_two_rules_agree_in_d2():
     """Default expert (d = 2), von Mises start, to t = 1: the tensor trapezoid (24^2) and the rank-1
     lattice (2^12), independent point sets, agree to round-off (measured 1.7e-16 in F; with 3^2 vs 8^2
     trapezoid points the difference is 2.9e-2, so the rule matters and both have converged)."""
-    from mfpde.case import InitSpec
+    from mfpde.config.case import InitSpec
 
     case = default_case()
     case.dynamics.t_end = 1.0
@@ -158,9 +158,9 @@ def test_limit_on_two_ranks_equals_one_rank():
 def test_compare_and_study_with_a_limit_reference(tmp_path):
     """A d = 4 case: the study runs without a mesh (reference = limit automatically), the
     observable error of i.i.d. experts decays like N^-1/2, the report has the CLT section."""
-    from mfpde.compare import compare_files
-    from mfpde.runs import run_particles
-    from mfpde.study import run_study
+    from mfpde.runs.compare import compare_files
+    from mfpde.runs.particles import run_particles
+    from mfpde.runs.study import run_study
 
     table = d4_table()
     table["study"] = {"n": [64, 256, 1024], "seeds": 8}

@@ -11,17 +11,17 @@ from mpi4py import MPI
 
 from _pde_common import smooth_rho0
 from conftest import killed_after_save, saved_states
-from mfpde.case import case_from_dict, default_case_text, dumps_toml
-from mfpde.characteristics import Characteristics
+from mfpde.config.case import case_from_dict, default_case_text, dumps_toml
+from mfpde.meshfree.characteristics import Characteristics
 from mfpde.errors import CaseError
-from mfpde.grading import aligned_axis, case_coordinates
-from mfpde.initial import initial_density
-from mfpde.metrics import TWO_PI
+from mfpde.pde.grading import aligned_axis, case_coordinates
+from mfpde.model.initial import initial_density
+from mfpde.constants import TWO_PI
 from mfpde.pde import MeanFieldSolver
-from mfpde.quadrature import gauss_legendre_box
-from mfpde.results import read_result
-from mfpde.storage import partial_path
-from mfpde.torus import torus_mesh
+from mfpde.numerics.quadrature import gauss_legendre_box
+from mfpde.io.results import read_result
+from mfpde.io.hdf5 import partial_path
+from mfpde.pde.torus import torus_mesh
 from test_pde_runs import MFPDE, MPIRUN, run
 
 BOX = {"kind": "box", "lower": [-0.6, -0.6], "upper": [0.6, 0.6]}
@@ -111,7 +111,7 @@ def test_aligned_axes_put_the_box_edges_on_mesh_lines():
     ({"pde": {"grading": 4.0}}, "pde.grading"),
 ])
 def test_refusals(tmp_path, change, key):
-    from mfpde.runs import check_pde_case
+    from mfpde.runs.pde import check_pde_case
 
     table = box_table()
     for section, values in change.items():
@@ -141,7 +141,7 @@ def test_one_and_two_ranks_agree_and_the_file_has_the_mesh_at_every_time(tmp_pat
     moved = np.abs(r.vertices[-1] - r.vertices[0]).max()
     assert moved > 0.1
     # the density at each saved time integrates to its mass on that time's mesh (not on the first one)
-    from mfpde.fields import cellwise_quadrature
+    from mfpde.numerics.fields import cellwise_quadrature
 
     for i in (0, len(r.t) - 1):
         _, w = cellwise_quadrature(r.cellwise(i), 4)

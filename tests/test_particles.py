@@ -12,10 +12,10 @@ import pytest
 from pennylane import numpy as pnp
 
 from conftest import killed_after_save, mpirun, saved_states
-from mfpde.case import case_from_dict, default_case, default_case_text, dumps_toml
-from mfpde.particles import ParticleSystem
-from mfpde.runs import run_particles
-from mfpde.storage import partial_path
+from mfpde.config.case import case_from_dict, default_case, default_case_text, dumps_toml
+from mfpde.particles.system import ParticleSystem
+from mfpde.runs.particles import run_particles
+from mfpde.io.hdf5 import partial_path
 
 
 def test_rhs_equals_pennylane_autodiff_of_the_literal_moe_loss():

@@ -12,11 +12,11 @@ import dolfinx_solver  # noqa: F401
 from mpi4py import MPI
 
 from _pde_common import cos_problem, smooth_rho0
-from mfpde.characteristics import characteristics_reference
+from mfpde.meshfree.characteristics import characteristics_reference
 from mfpde.errors import CaseError, NonFiniteError
-from mfpde.fields import cellwise_quadrature, evaluate_cellwise
+from mfpde.numerics.fields import cellwise_quadrature, evaluate_cellwise
 from mfpde.pde import MeanFieldSolver
-from mfpde.torus import load_torus_mesh, torus_mesh
+from mfpde.pde.torus import load_torus_mesh, torus_mesh
 
 COMM = MPI.COMM_WORLD
 TWO_PI = 2 * np.pi
@@ -385,8 +385,8 @@ def test_gibbs_case_file_at_default_settings():
     Measured F(x_1) - m = 2.1e-9, F(x_2) = 4.9e-9."""
     from pathlib import Path
 
-    from mfpde.case import load_case
-    from mfpde.runs import build_pde_solver
+    from mfpde.config.case import load_case
+    from mfpde.runs.pde import build_pde_solver
 
     case = load_case(Path(__file__).resolve().parents[1] / "cases" / "gibbs-1d.toml")
     s = build_pde_solver(case, COMM)
@@ -489,7 +489,7 @@ def test_cellwise_gather_evaluate_and_restart():
 
 @pytest.mark.parametrize("d,cell,degree,n", [(2, "box", 6, 4), (3, "box", 4, 3), (2, "simplex", 4, 4), (3, "simplex", 4, 3)])
 def test_cellwise_evaluation_at_high_degree(d, cell, degree, n):
-    """mfpde.fields (numpy only) reproduces the solver's field at its quadrature points at high degree:
+    """mfpde.numerics.fields (numpy only) reproduces the solver's field at its quadrature points at high degree:
     measured relative error <= 8e-14 (with monomials it was 7e-10 for DG6 quadrilaterals)."""
     s = MeanFieldSolver(torus_mesh(COMM, d, n, cell), None, [0.0], [1.0], smooth_rho0, lr=1.0, degree=degree,
                         velocity=constant_velocity(np.ones(d)), normalize=False)

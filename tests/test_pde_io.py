@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, mpirun
-from mfpde.pde_output import KILL_IN_SAVE
-from mfpde.storage import partial_path
+from mfpde.io.pde_writer import KILL_IN_SAVE
+from mfpde.io.hdf5 import partial_path
 from test_pde_runs import MFPDE, MPIRUN, run, shrunk
 
 
@@ -95,7 +95,7 @@ def test_a_run_killed_inside_its_first_save_starts_again(tmp_path):
 def test_a_partial_file_of_the_whole_file_layout_is_upgraded_and_resumed(tmp_path):
     """A partial file written by an mfpde that rewrote the whole file at every save (fixed-size
     datasets, no 'saved'), holding 2 of 3 states, resumes to the file of an uninterrupted run."""
-    from mfpde.results import Observables, read_result
+    from mfpde.io.results import Observables, read_result
 
     case = shrunk(tmp_path, "default", 8, 0.5, 0.25)
     cmd = [*MFPDE, "pde", str(case), "--quiet"]

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, killed_after_save, saved_states
-from mfpde.case import dumps_toml
-from mfpde.fields import evaluate_cellwise
-from mfpde.storage import partial_path
+from mfpde.config.case import dumps_toml
+from mfpde.numerics.fields import evaluate_cellwise
+from mfpde.io.hdf5 import partial_path
 
 MPIRUN = Path(sys.executable).parent / "mpirun"
 MFPDE = [sys.executable, "-m", "mfpde.cli"]

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from mfpde.errors import ResultFileError
-from mfpde.plot import DensityView, plot_file
-from mfpde.report import write_report
-from mfpde.results import PDEResult, StudyResult
+from mfpde.report.figures import DensityView, plot_file
+from mfpde.report.study import write_report
+from mfpde.io.results import PDEResult, StudyResult
 
 TWO_PI = 2 * np.pi
 CASE = """name = "synthetic"
@@ -221,7 +221,7 @@ def test_density_evaluation_matches_p1(tmp_path):
 
 def test_density_fallback_cell_averages(tmp_path, monkeypatch):
     """Without reference points (and no Basix) the figure falls back to cell averages."""
-    import mfpde.results as results
+    import mfpde.io.results as results
 
     monkeypatch.setattr(results, "lagrange_nodes", lambda *a: None)
     path = make_pde(tmp_path / "r.pde.h5", d=2, n=4)
@@ -274,7 +274,7 @@ def test_study_figures_and_report(tmp_path):
 
 def test_study_d1_density_with_particles(tmp_path):
     """d = 1: PDE curve over the histogram of the example particles; report beside the figures."""
-    from mfpde.plot import plot_study_density
+    from mfpde.report.figures import plot_study_density
 
     path = make_study(tmp_path / "s1.study.h5", d=1, n=8, cell="interval")
     fig = plot_study_density(StudyResult.from_file(path), tmp_path / "s1.density.png")

@@ -1,4 +1,4 @@
-"""Rules for rho_0 (mfpde.quadrature): each converges at its rate on integrals known in closed form."""
+"""Rules for rho_0 (mfpde.numerics.quadrature): each converges at its rate on integrals known in closed form."""
 
 from types import SimpleNamespace
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.special import i0
 
-from mfpde.case import InitSpec
+from mfpde.config.case import InitSpec
 from mfpde.errors import CaseError
-from mfpde.initial import InitialDensity
-from mfpde.quadrature import coarser_rule, gauss_legendre_box, make_rule, resolve_rule
+from mfpde.model.initial import InitialDensity
+from mfpde.numerics.quadrature import coarser_rule, gauss_legendre_box, make_rule, resolve_rule
 
 
 def vonmises(d, mean=1.0, kappa=1.5):

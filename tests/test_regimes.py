@@ -11,15 +11,15 @@ from mpi4py import MPI
 from pennylane import numpy as pnp
 
 from conftest import mpirun
-from mfpde.case import InitSpec, case_from_dict, default_case, default_case_text, dumps_toml
+from mfpde.config.case import InitSpec, case_from_dict, default_case, default_case_text, dumps_toml
 from mfpde.cli import main
-from mfpde.flow import risk
-from mfpde.metrics import fit_rate
-from mfpde.ntk import limit_residual, limit_risk, ntk_kernel
-from mfpde.particles import ParticleSystem
-from mfpde.regimes import torus_displacement
-from mfpde.runs import run_particles
-from mfpde.storage import partial_path, read_run, write_run
+from mfpde.model.velocity import risk
+from mfpde.analysis.rates import fit_rate
+from mfpde.model.ntk import limit_residual, limit_risk, ntk_kernel
+from mfpde.particles.system import ParticleSystem
+from mfpde.runs.regimes import torus_displacement
+from mfpde.runs.particles import run_particles
+from mfpde.io.hdf5 import partial_path, read_run, write_run
 
 
 def small_table(**dynamics) -> dict:
@@ -66,7 +66,7 @@ def test_ntk_rhs_equals_pennylane_autodiff_of_the_literal_loss():
 
 def _direct_kernel(bound, init, n=96):
     """Theta_kl = int grad phi_k . grad phi_l rho_0 by the trapezoid rule on an n x n grid (spectral for smooth rho_0)."""
-    from mfpde.initial import InitialDensity
+    from mfpde.model.initial import InitialDensity
 
     g = 2 * np.pi * np.arange(n) / n
     pts = np.stack([a.ravel() for a in np.meshgrid(g, g, indexing="ij")], axis=1)
@@ -118,7 +118,7 @@ def test_ntk_experts_move_like_n_to_the_minus_half_and_the_risk_approaches_the_l
 def test_ntk_two_ranks_equal_one_rank_and_regimes_round_robin(tmp_path):
     out = mpirun("ntk_ranks.py", tmp_path)
     assert "max |theta diff|" in out.stdout
-    from mfpde.regimes import run_regimes
+    from mfpde.runs.regimes import run_regimes
 
     case = case_from_dict(small_table())
     res = run_regimes(case, [8, 16], 2, out_dir=tmp_path / "serial", comm=MPI.COMM_SELF, progress=False, plots=False)

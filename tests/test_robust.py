@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from _robust_common import mfpde, tiny_table, write_case
-from mfpde.case import case_from_dict, dumps_toml
+from mfpde.config.case import case_from_dict, dumps_toml
 from mfpde.cli import main
-from mfpde.guards import check_particle_budget, check_pde_budget
+from mfpde.config.budgets import check_particle_budget, check_pde_budget
 
 
 def run(tmp_path, capsys, table_or_file, *argv, command="pde", out=None):

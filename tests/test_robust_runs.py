@@ -128,9 +128,9 @@ def test_read_only_home(tmp_path):
 
 def test_two_studies_on_one_output(tmp_path):
     """A study holds the lock of its own output for its whole length, not only while its PDE runs."""
-    from mfpde.case import case_from_dict
-    from mfpde.lock import output_lock
-    from mfpde.study import study_path
+    from mfpde.config.case import case_from_dict
+    from mfpde.io.lock import output_lock
+    from mfpde.runs.study import study_path
     from mpi4py import MPI
 
     case = write_case(tmp_path)

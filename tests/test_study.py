@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import mpirun
-from mfpde.case import case_from_dict, dumps_toml
+from mfpde.config.case import case_from_dict, dumps_toml
 from mfpde.cli import main
-from mfpde.metrics import METRIC_NAMES as METRICS
-from mfpde.study import run_study
+from mfpde.analysis.rates import METRIC_NAMES as METRICS
+from mfpde.runs.study import run_study
 
 CHEAP = {
     "name": "cheap-1d",

@@ -9,7 +9,7 @@ import dolfinx_solver  # noqa: F401
 from mpi4py import MPI
 
 from mfpde.errors import CaseError
-from mfpde.torus import load_torus_mesh, save_torus_mesh, structured_torus_cells, torus_mesh
+from mfpde.pde.torus import load_torus_mesh, save_torus_mesh, structured_torus_cells, torus_mesh
 
 MESHES = Path(__file__).resolve().parents[1] / "meshes"
 COMM = MPI.COMM_WORLD
@@ -70,7 +70,7 @@ def test_dimension_above_three_is_refused():
 
 @pytest.mark.parametrize("d, cell", [(1, "simplex"), (2, "box"), (2, "simplex"), (3, "box"), (3, "simplex")])
 def test_graded_torus_is_a_torus(d, cell):
-    from mfpde.grading import graded_coordinates
+    from mfpde.pde.grading import graded_coordinates
 
     n = {1: 20, 2: 12, 3: 6}[d]
     coords = graded_coordinates(n, [(-0.75, 0.75), (2.0, 3.5), (5.9, 6.6)][:d], 4.0)
@@ -85,7 +85,7 @@ def test_graded_torus_is_a_torus(d, cell):
 
 
 def test_graded_axis_is_fine_inside_the_interval_and_starts_at_its_edge():
-    from mfpde.grading import graded_axis
+    from mfpde.pde.grading import graded_axis
 
     x = graded_axis(40, (-0.75, 0.75), 5.0)
     assert len(x) == 40 and np.all(np.diff(x) > 0) and x[0] >= 0 and x[-1] < 2 * np.pi

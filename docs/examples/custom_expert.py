@@ -17,11 +17,12 @@ import tempfile
 
 import numpy as np
 
-from mfpde.case import case_from_dict
-from mfpde.compare import particle_metrics
+from mfpde.config.case import case_from_dict
+from mfpde.runs.compare import particle_metrics
 from mfpde.experts import PythonExpert
-from mfpde.results import ParticleResult, PDEResult
-from mfpde.runs import run_particles, run_pde
+from mfpde.io.results import ParticleResult, PDEResult
+from mfpde.runs.particles import run_particles
+from mfpde.runs.pde import run_pde
 
 
 def tanh_neuron(x, theta):

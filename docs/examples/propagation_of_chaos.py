@@ -21,9 +21,9 @@ import tempfile
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.case import case_from_dict
-from mfpde.results import StudyResult
-from mfpde.study import run_study
+from mfpde.config.case import case_from_dict
+from mfpde.io.results import StudyResult
+from mfpde.runs.study import run_study
 
 # ## The case
 #

@@ -22,10 +22,10 @@ import tempfile
 
 import numpy as np
 
-from mfpde.case import case_from_dict
-from mfpde.fields import cellwise_quadrature, evaluate_cellwise
-from mfpde.results import PDEResult
-from mfpde.runs import run_pde
+from mfpde.config.case import case_from_dict
+from mfpde.numerics.fields import cellwise_quadrature, evaluate_cellwise
+from mfpde.io.results import PDEResult
+from mfpde.runs.pde import run_pde
 
 # ## The problem
 #

@@ -20,15 +20,22 @@ Modules:
 - :mod:`.registry` -- kinds by name and :func:`build_expert`.
 """
 
-from .base import BoundExpert, Expert, data_dim_required
-from .classical import CosineExpert
-from .fourier import TrigPolyBound, fourier_from_samples, fourier_grid
-from .gates import (CHANNEL_TABLE, GATE_ALIASES, GATE_TABLE, PAULIS, hardware_efficient, parse_gates,
-                    parse_observable)
-from .qnn import QNNExpert
-from .registry import EXPERT_KINDS, build_expert, known_kinds, register_kind
-from .statevector import StatevectorBound
-from .user import PythonExpert
+from mfpde.experts.base import BoundExpert, Expert, data_dim_required
+from mfpde.experts.classical import CosineExpert
+from mfpde.experts.fourier import TrigPolyBound, fourier_from_samples, fourier_grid
+from mfpde.experts.gates import (
+                                 CHANNEL_TABLE,
+                                 GATE_ALIASES,
+                                 GATE_TABLE,
+                                 PAULIS,
+                                 hardware_efficient,
+                                 parse_gates,
+                                 parse_observable,
+)
+from mfpde.experts.qnn import QNNExpert
+from mfpde.experts.registry import EXPERT_KINDS, build_expert, known_kinds, register_kind
+from mfpde.experts.statevector import StatevectorBound
+from mfpde.experts.user import PythonExpert
 
 KNOWN_KINDS = known_kinds()
 

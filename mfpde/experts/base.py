@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import CaseError
+from mfpde.errors import CaseError
 
 BoundExpert = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gates import Gate
+from mfpde.experts.gates import Gate
 
 
 def embed(op: np.ndarray, wires: tuple[int, ...], n: int) -> np.ndarray:

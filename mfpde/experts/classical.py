@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import BoundExpert, Expert, as_data, as_theta, positive_int
+from mfpde.experts.base import BoundExpert, Expert, as_data, as_theta, positive_int
 
 
 class CosineExpert(Expert):

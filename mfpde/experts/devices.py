@@ -10,7 +10,7 @@ need a mixed-state device (:data:`MIXED_STATE_DEVICES`).
 
 from __future__ import annotations
 
-from ..errors import CaseError
+from mfpde.errors import CaseError
 
 PURE_STATE_SIMULATORS = ("default.qubit", "lightning.qubit", "lightning.kokkos", "lightning.gpu")
 MIXED_STATE_DEVICES = ("default.mixed",)

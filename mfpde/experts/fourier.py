@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import as_theta
+from mfpde.experts.base import as_theta
 
 
 class TrigPolyBound:

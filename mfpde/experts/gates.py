@@ -23,8 +23,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from ..errors import CaseError
-from .base import is_int, is_number
+from mfpde.errors import CaseError
+from mfpde.experts.base import is_int, is_number
 
 
 @dataclass(frozen=True)

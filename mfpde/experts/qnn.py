@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import CaseError
-from . import cost
-from .base import BoundExpert, Expert, as_data, positive_int
-from .circuit import compile_circuit
-from .devices import EXACT_SIMULATORS, MIXED_STATE_DEVICES, check_channels, make_device
-from .fourier import TrigPolyBound, fourier_from_samples, fourier_grid
-from .gates import parse_gates, parse_observable
-from .statevector import StatevectorBound
+from mfpde.errors import CaseError
+from mfpde.experts import cost
+from mfpde.experts.base import BoundExpert, Expert, as_data, positive_int
+from mfpde.experts.circuit import compile_circuit
+from mfpde.experts.devices import EXACT_SIMULATORS, MIXED_STATE_DEVICES, check_channels, make_device
+from mfpde.experts.fourier import TrigPolyBound, fourier_from_samples, fourier_grid
+from mfpde.experts.gates import parse_gates, parse_observable
+from mfpde.experts.statevector import StatevectorBound
 
 
 class QNNExpert(Expert):

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import CaseError
-from .base import Expert
-from .classical import CosineExpert
-from .qnn import QNNExpert
-from .user import PythonExpert
+from mfpde.errors import CaseError
+from mfpde.experts.base import Expert
+from mfpde.experts.classical import CosineExpert
+from mfpde.experts.qnn import QNNExpert
+from mfpde.experts.user import PythonExpert
 
 
 @dataclass(frozen=True)

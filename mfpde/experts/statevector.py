@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import as_theta
-from .circuit import CompiledCircuit, observable_matrix
+from mfpde.experts.base import as_theta
+from mfpde.experts.circuit import CompiledCircuit, observable_matrix
 
 
 class StatevectorBound:

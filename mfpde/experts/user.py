@@ -19,8 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import CaseError
-from .base import BoundExpert, Expert, as_data, as_theta, is_int, positive_int
+from mfpde.errors import CaseError
+from mfpde.experts.base import BoundExpert, Expert, as_data, as_theta, is_int, positive_int
 
 KEY = "expert.function"
 

@@ -22,13 +22,13 @@ __all__ = ["MeanFieldSolver", "TorusMesh", "torus_mesh", "load_torus_mesh"]
 
 
 def __getattr__(name):
-    """Lazy: ``mfpde.pde.defaults`` (read by the case loader) must not import DOLFINx."""
+    """Lazy: ``mfpde.config.rules`` (read by the case loader) must not import DOLFINx."""
     if name == "MeanFieldSolver":
-        from .solver import MeanFieldSolver
+        from mfpde.pde.solver import MeanFieldSolver
 
         return MeanFieldSolver
     if name in ("TorusMesh", "torus_mesh", "load_torus_mesh"):
-        from .. import torus
+        from mfpde.pde import torus
 
         return getattr(torus, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import fem  # noqa: F401, I001  (the DOLFINx provider, imported before dolfinx / petsc4py)
+from mfpde.pde import fem  # noqa: F401, I001  (the DOLFINx provider, imported before dolfinx / petsc4py)
 import basix
 import basix.ufl
 import dolfinx
@@ -31,7 +31,7 @@ import dolfinx.la
 import ufl
 from mpi4py import MPI
 
-from ..errors import CaseError
+from mfpde.errors import CaseError
 
 MAX_DEGREE = {"interval": 6, "quadrilateral": 6, "hexahedron": 6, "triangle": 4, "tetrahedron": 4}
 

@@ -23,15 +23,15 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .. import fem  # noqa: F401, I001
+from mfpde.pde import fem  # noqa: F401, I001
 import dolfinx
 import dolfinx.fem
 import dolfinx.fem.petsc
 import ufl
 from petsc4py import PETSc
 
-from ..errors import NonFiniteError
-from .cells import EXACT_TABLES, CellData
+from mfpde.errors import NonFiniteError
+from mfpde.pde.cells import EXACT_TABLES, CellData
 
 _SOLVER_COUNT = itertools.count()
 DEFAULT_OPTIONS = {"ksp_type": "preonly", "pc_type": "cholesky", "pc_factor_mat_solver_type": "mumps"}

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cells import CellData, reference_facet_points, transport_quadrature_degree
+from mfpde.pde.cells import CellData, reference_facet_points, transport_quadrature_degree
 
 _MARGIN = 1e-13
 _CHUNK = 8192  # cells per block: bounds the (cells, check points) temporary

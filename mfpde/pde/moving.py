@@ -21,7 +21,7 @@ clipped by the limiter.
 
 Positions are kept per *topological* vertex (``P``, local vertices including
 ghosts), unwrapped, with the per-cell integer periods ``S`` of the broken
-geometry (see :mod:`mfpde.torus`): cell ``c``'s node ``j`` is at
+geometry (see :mod:`mfpde.pde.torus`): cell ``c``'s node ``j`` is at
 ``P[v(c, j)] + 2 pi S[c, j]``.  Every rank integrates the positions of its
 local vertices itself, with the same velocity coefficients (an allreduce), so
 ghost copies agree without communication.
@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import fem  # noqa: F401, I001
+from mfpde.pde import fem  # noqa: F401, I001
 import dolfinx
 import dolfinx.fem
 from mpi4py import MPI
 
-from .observables import expert_in_blocks
+from mfpde.pde.observables import expert_in_blocks
 
 QUALITY_FLOOR = 0.05
 

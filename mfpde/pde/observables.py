@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cells import CellData
+from mfpde.pde.cells import CellData
 
 _CHUNK = 4096  # cells per block of the moment sum
 _POINTS = 8192  # points per call of the expert (bounds the expert's temporaries)

@@ -40,24 +40,24 @@ from typing import Callable
 
 import numpy as np
 
-from .. import fem  # noqa: F401, I001  (the DOLFINx provider, imported before dolfinx / petsc4py)
+from mfpde.pde import fem  # noqa: F401, I001  (the DOLFINx provider, imported before dolfinx / petsc4py)
 import dolfinx
 import dolfinx.fem
 import ufl
 from mpi4py import MPI
 
-from ..errors import CaseError, NonFiniteError
-from ..flow import ExpertAt
-from ..metrics import moment_freqs
-from ..torus import TorusMesh, check_dimension
-from . import stepping
-from .cells import CellData
-from .defaults import check_mesh_motion
-from .diffusion import Diffusion
-from .limiter import PositivityLimiter
-from .moving import QUALITY_FLOOR, LagrangianMesh
-from .observables import Observables
-from .transport import TransportOperator
+from mfpde.config.rules import check_mesh_motion
+from mfpde.errors import CaseError, NonFiniteError
+from mfpde.model.moments import moment_freqs
+from mfpde.model.velocity import ExpertAt
+from mfpde.pde import stepping
+from mfpde.pde.cells import CellData
+from mfpde.pde.diffusion import Diffusion
+from mfpde.pde.limiter import PositivityLimiter
+from mfpde.pde.moving import QUALITY_FLOOR, LagrangianMesh
+from mfpde.pde.observables import Observables
+from mfpde.pde.torus import TorusMesh, check_dimension
+from mfpde.pde.transport import TransportOperator
 
 _CHUNK = 4096
 
@@ -78,7 +78,7 @@ class MeanFieldSolver:
 
     Parameters
     ----------
-    mesh : TorusMesh from :func:`mfpde.torus.torus_mesh` / :func:`load_torus_mesh`.
+    mesh : TorusMesh from :func:`mfpde.pde.torus.torus_mesh` / :func:`load_torus_mesh`.
     expert_at : ``theta (M, d) -> (phi (K, M), grad (K, M, d))`` at the data points.
     y, w : targets and weights (K,).
     rho0 : ``theta (M, d) -> (M,)`` initial density (projected, limited, normalised);
@@ -87,7 +87,7 @@ class MeanFieldSolver:
     degree : DG degree, 1..6 on intervals and boxes, 1..4 on simplices.
     cfl : Courant number (see module doc).
     freqs : (F, d) integer frequencies of the Fourier moments (default
-        :func:`mfpde.metrics.moment_freqs`).
+        :func:`mfpde.model.moments.moment_freqs`).
     petsc_options : PETSc options of the implicit diffusion solves
         (default preonly + Cholesky, MUMPS).
     velocity : optional prescribed velocity ``theta (M, d) -> (M, d)``

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import fem  # noqa: F401, I001
+from mfpde.pde import fem  # noqa: F401, I001
 import dolfinx
 import dolfinx.fem
 import dolfinx.la
 import ufl
 from mpi4py import MPI
 
-from .cells import EXACT_TABLES, CellData, transport_quadrature_degree
-from .observables import expert_in_blocks
+from mfpde.pde.cells import EXACT_TABLES, CellData, transport_quadrature_degree
+from mfpde.pde.observables import expert_in_blocks
 
 
 class TransportOperator:

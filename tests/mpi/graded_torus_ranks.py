@@ -18,10 +18,10 @@ from mpi4py import MPI
 
 from _checks import Checks
 
-from mfpde.case import case_from_dict, default_case_text
-from mfpde.grading import graded_coordinates
-from mfpde.runs import run_pde
-from mfpde.torus import torus_mesh
+from mfpde.config.case import case_from_dict, default_case_text
+from mfpde.pde.grading import graded_coordinates
+from mfpde.runs.pde import run_pde
+from mfpde.pde.torus import torus_mesh
 
 comm = MPI.COMM_WORLD
 assert comm.size == 2, "run with mpirun -n 2"

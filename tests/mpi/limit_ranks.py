@@ -8,8 +8,8 @@ import sys
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.case import default_case
-from mfpde.limit import run_limit
+from mfpde.config.case import default_case
+from mfpde.runs.limit import run_limit
 
 comm = MPI.COMM_WORLD
 assert comm.size == 2, "run with mpirun -n 2"

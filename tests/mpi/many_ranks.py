@@ -12,9 +12,10 @@ import tempfile
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.case import InitSpec, default_case
-from mfpde.runs import run_particles, run_pde
-from mfpde.study import run_study
+from mfpde.config.case import InitSpec, default_case
+from mfpde.runs.particles import run_particles
+from mfpde.runs.pde import run_pde
+from mfpde.runs.study import run_study
 
 comm = MPI.COMM_WORLD
 rank, size = comm.rank, comm.size

@@ -11,8 +11,8 @@ import tomllib
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.case import case_from_dict, default_case_text
-from mfpde.runs import build_pde_solver
+from mfpde.config.case import case_from_dict, default_case_text
+from mfpde.runs.pde import build_pde_solver
 
 comm = MPI.COMM_WORLD
 assert comm.size == 2, "run with mpirun -n 2"

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.case import case_from_dict, default_case_text
-from mfpde.regimes import run_regimes
-from mfpde.runs import run_particles
+from mfpde.config.case import case_from_dict, default_case_text
+from mfpde.runs.regimes import run_regimes
+from mfpde.runs.particles import run_particles
 
 comm = MPI.COMM_WORLD
 assert comm.size == 2, "run with mpirun -n 2"

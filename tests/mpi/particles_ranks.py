@@ -8,8 +8,8 @@ import sys
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.case import default_case
-from mfpde.runs import run_particles
+from mfpde.config.case import default_case
+from mfpde.runs.particles import run_particles
 
 comm = MPI.COMM_WORLD
 assert comm.size == 2, "run with mpirun -n 2"

@@ -1,4 +1,4 @@
-"""Run under mpirun -n 2: the PDE output path (mfpde.distributed_rows, mfpde.pde_output) on 2 ranks.
+"""Run under mpirun -n 2: the PDE output path (mfpde.io.distributed_rows, mfpde.io.pde_writer) on 2 ranks.
 
 1. DistributedRows on a random partition, windows of 5 rows: gather and scatter give the global array
    and each rank's rows back exactly; rank 0 never holds more than a window; a writer that fails on
@@ -22,10 +22,10 @@ from mpi4py import MPI
 
 from _checks import Checks
 
-import mfpde.pde_output as pde_output
-import mfpde.runs as runs
-from mfpde.case import case_from_dict, default_case_text
-from mfpde.distributed_rows import DistributedRows
+import mfpde.io.pde_writer as pde_output
+import mfpde.runs.pde as runs
+from mfpde.config.case import case_from_dict, default_case_text
+from mfpde.io.distributed_rows import DistributedRows
 from mfpde.errors import ResultFileError
 
 comm = MPI.COMM_WORLD

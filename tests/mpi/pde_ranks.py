@@ -17,7 +17,7 @@ from _checks import Checks
 
 from _pde_common import cos_problem, smooth_rho0
 from mfpde.pde import MeanFieldSolver
-from mfpde.torus import torus_mesh
+from mfpde.pde.torus import torus_mesh
 
 comm = MPI.COMM_WORLD
 rank = comm.rank

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.case import case_from_dict
-from mfpde.results import StudyResult
-from mfpde.study import run_study
+from mfpde.config.case import case_from_dict
+from mfpde.io.results import StudyResult
+from mfpde.runs.study import run_study
 
 comm = MPI.COMM_WORLD
 assert comm.size == 2, "run with mpirun -n 2"

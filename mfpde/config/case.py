@@ -1,0 +1,480 @@
+"""A case: one TOML file (DESIGN section 6), parsed and validated before any work.
+
+``load_case(path)`` reads the file, ``case_from_dict(table)`` builds a case
+programmatically (no file needed), ``default_case()`` is the built-in default.
+Every problem is a :class:`~mfpde.errors.CaseError` whose message starts with
+the key, e.g. ``dynamics.t_end: must be > 0, got -1.0``.
+
+Validation goes as far as building the expert and the data set, so a bad gate,
+a missing data file or NaN targets stop the run before anything is computed
+or written.
+"""
+
+from __future__ import annotations
+import copy
+import hashlib
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from mfpde.config.keys import _check_keys, _choice, _int_list, _integer, _number, _require
+from mfpde.errors import CaseError
+from pathlib import Path
+from typing import Any
+
+
+PDE_MIN_N = 3          # cells per direction: the fewest a periodic mesh can have
+
+
+NAME_MAX = 100         # characters of a case name (a file stem)
+
+
+_NAME = re.compile(r"\w[\w.+-]*")
+
+
+MAX_THETA = 10**5      # parameters of an expert (theta[i], i < MAX_THETA)
+
+
+SCALINGS = ("mean-field", "ntk")
+
+
+@dataclass
+class Dynamics:
+    """``[dynamics]``: time horizon, learning rate, noise temperature, scaling.
+
+    ``scaling`` (DESIGN 10.4): ``"mean-field"`` (section 1) or ``"ntk"`` (the
+    lazy ``N^{-1/2}`` scaling, noiseless: ``tau > 0`` is refused with it).
+    """
+
+    t_end: float
+    lr: float = 1.0
+    tau: float = 0.0
+    scaling: str = "mean-field"
+
+    @classmethod
+    def parse(cls, t: dict) -> "Dynamics":
+        _check_keys(t, {"t_end", "lr", "tau", "scaling"}, "dynamics")
+        dyn = cls(
+            t_end=_number(_require(t, "t_end", "dynamics"), "dynamics.t_end", positive=True),
+            lr=_number(t.get("lr", 1.0), "dynamics.lr", positive=True),
+            tau=_number(t.get("tau", 0.0), "dynamics.tau", nonnegative=True),
+            scaling=_choice(t.get("scaling", "mean-field"), "dynamics.scaling", SCALINGS),
+        )
+        if dyn.scaling == "ntk" and dyn.tau > 0:
+            raise CaseError("dynamics.tau", f"must be 0 with scaling = 'ntk' (the lazy regime is noiseless), got {dyn.tau}")
+        return dyn
+
+
+@dataclass
+class InitSpec:
+    """``[init]``: rho_0, uniform, a product of von Mises densities, a box or a wrapped normal."""
+
+    kind: str = "uniform"
+    mean: list[float] | None = None
+    kappa: list[float] | None = None
+    lower: list[float] | None = None
+    upper: list[float] | None = None
+    std: list[float] | None = None
+
+    # the keys of each kind, with their defaults (None: required)
+    KEYS = {"uniform": {}, "vonmises": {"mean": 0.0, "kappa": 1.0},
+            "box": {"lower": None, "upper": None}, "normal": {"mean": 0.0, "std": None}}
+
+    @classmethod
+    def parse(cls, t: dict, d: int) -> "InitSpec":
+        _check_keys(t, {"kind", "mean", "kappa", "lower", "upper", "std"}, "init")
+        kind = _choice(t.get("kind", "uniform"), "init.kind", tuple(cls.KEYS))
+        for key in t:
+            if key != "kind" and key not in cls.KEYS[kind]:
+                users = " or ".join(repr(k) for k, keys in cls.KEYS.items() if key in keys)
+                raise CaseError(f"init.{key}", f"only used with kind = {users}, not {kind!r}")
+
+        def vec(key: str, default: float | None, **kw) -> list[float]:
+            if key not in t and default is None:
+                raise CaseError(f"init.{key}", f"missing (kind = {kind!r} needs it)")
+            v = t.get(key, default)
+            v = [v] * d if not isinstance(v, list) else v
+            if len(v) != d:
+                raise CaseError(f"init.{key}", f"needs {d} entries (one per theta coordinate), got {len(v)}")
+            return [_number(x, f"init.{key}[{i}]", **kw) for i, x in enumerate(v)]
+
+        if kind == "uniform":
+            return cls(kind)
+        if kind == "vonmises":
+            return cls(kind, vec("mean", 0.0), vec("kappa", 1.0, nonnegative=True))
+        if kind == "normal":
+            return cls(kind, mean=vec("mean", 0.0), std=vec("std", None, positive=True))
+        lower, upper = vec("lower", None), vec("upper", None)
+        for i, (lo, up) in enumerate(zip(lower, upper)):
+            if not lo < up:
+                raise CaseError(f"init.upper[{i}]", f"must be > lower[{i}] = {lo}, got {up}")
+            if up - lo > 2 * math.pi:
+                raise CaseError(f"init.upper[{i}]", f"the width upper - lower must be <= 2 pi, got {up - lo}")
+        return cls(kind, lower=lower, upper=upper)
+
+
+@dataclass
+class PDEOptions:
+    """``[pde]``: mesh, element degree, CFL number, save interval, solver options."""
+
+    n: int = 64
+    degree: int = 1
+    cell: str = "simplex"
+    cfl: float = 0.25
+    save_every: float | None = None
+    mesh: str | None = None
+    moment_max: int = 2
+    petsc_options: dict = field(default_factory=dict)
+    grading: float = 1.0
+    time_scheme: str = "auto"
+    mesh_motion: str = "fixed"
+
+    @classmethod
+    def parse(cls, t: dict, base_dir: Path, d: int | None = None) -> "PDEOptions":
+        _check_keys(t, {"n", "degree", "cell", "cfl", "save_every", "mesh", "moment_max",
+                        "petsc_options", "grading", "time_scheme", "mesh_motion"}, "pde")
+        from mfpde.config.rules import MESH_MOTIONS, default_discretization
+
+        o = cls(**default_discretization(d))
+        o.grading = _mesh_grading(t)
+        if "n" in t:
+            o.n = _integer(t["n"], "pde.n", minimum=PDE_MIN_N)
+        if "degree" in t:
+            o.degree = _integer(t["degree"], "pde.degree", minimum=1)
+        if "cell" in t:
+            o.cell = _choice(t["cell"], "pde.cell", ("simplex", "box"))
+        top = 4 if o.cell == "simplex" and (d or 1) > 1 else 6
+        if o.degree > top:
+            raise CaseError("pde.degree", f"supported degrees on {o.cell} cells are 1..{top}, got {o.degree}")
+        if "time_scheme" in t:
+            o.time_scheme = _choice(t["time_scheme"], "pde.time_scheme", ("auto", "ssprk3", "ssprk104", "ars443"))
+        if "mesh_motion" in t:
+            o.mesh_motion = _choice(t["mesh_motion"], "pde.mesh_motion", MESH_MOTIONS)
+            if o.mesh_motion == "lagrangian" and o.grading > 1.0:
+                raise CaseError("pde.grading", "a Lagrangian mesh follows the support itself: "
+                                "grading needs mesh_motion = \"fixed\"")
+        if "cfl" in t:
+            o.cfl = _number(t["cfl"], "pde.cfl", positive=True)
+            if o.cfl > 1:
+                raise CaseError("pde.cfl", f"must be <= 1, got {o.cfl}")
+        if "save_every" in t:
+            o.save_every = _number(t["save_every"], "pde.save_every", positive=True)
+        if "mesh" in t:
+            if "n" in t:
+                raise CaseError("pde.n", "the mesh comes from pde.mesh; give pde.n or pde.mesh, not both")
+            path = (base_dir / str(t["mesh"])).resolve()
+            if not path.is_file():
+                raise CaseError("pde.mesh", f"mesh file not found: {path}")
+            o.mesh = str(path)
+        if "moment_max" in t:
+            o.moment_max = _integer(t["moment_max"], "pde.moment_max", minimum=1)
+        if "petsc_options" in t:
+            if not isinstance(t["petsc_options"], dict):
+                raise CaseError("pde.petsc_options", "must be a table of PETSc options")
+            for k, v in t["petsc_options"].items():
+                if isinstance(v, (list, dict)) or not re.fullmatch(r"[A-Za-z0-9_.+-]*", str(v)):
+                    raise CaseError(f"pde.petsc_options.{k}", f"must be a word or a number, got {v!r}")
+            o.petsc_options = {str(k): v for k, v in t["petsc_options"].items()}
+        return o
+
+
+def _mesh_grading(t: dict) -> float:
+    """``[pde] grading``: cells this many times smaller where the support sweeps (1: uniform mesh)."""
+    g = _number(t.get("grading", 1.0), "pde.grading")
+    if g < 1.0:
+        raise CaseError("pde.grading", f"must be >= 1 (1 is the uniform mesh), got {g}")
+    if g > 1.0 and "mesh" in t:
+        raise CaseError("pde.grading", "grades the built-in structured mesh; remove it or pde.mesh")
+    return g
+
+
+@dataclass
+class ParticleOptions:
+    """``[particles]``: number of experts, seed, step, integrator, save interval.
+
+    ``seeds`` (DESIGN section 6) is the number of seeds a study uses when
+    ``[study] seeds`` is not given.
+    """
+
+    n: int = 256
+    seed: int = 0
+    seeds: int | None = None
+    dt: float = 0.01
+    integrator: str = "rk4"
+    save_every: float | None = None
+
+    @classmethod
+    def parse(cls, t: dict) -> "ParticleOptions":
+        _check_keys(t, {"n", "seed", "seeds", "dt", "integrator", "save_every"}, "particles")
+        o = cls()
+        if "n" in t:
+            o.n = _integer(t["n"], "particles.n", minimum=1)
+        if "seed" in t:
+            o.seed = _integer(t["seed"], "particles.seed", minimum=0)
+        if "seeds" in t:
+            o.seeds = _integer(t["seeds"], "particles.seeds", minimum=2)
+        if "dt" in t:
+            o.dt = _number(t["dt"], "particles.dt", positive=True)
+        if "integrator" in t:
+            o.integrator = _choice(t["integrator"], "particles.integrator", ("rk4", "heun", "euler"))
+        if "save_every" in t:
+            o.save_every = _number(t["save_every"], "particles.save_every", positive=True)
+        return o
+
+
+@dataclass
+class LimitOptions:
+    """``[limit]``: the quadrature rule of ``mfpde limit`` (docs/limit.md)."""
+
+    points: int = 16384
+    rule: str = "auto"
+    dt: float = 0.01
+    save_every: float | None = None
+    clt_points: int = 4096
+
+    @classmethod
+    def parse(cls, t: dict) -> "LimitOptions":
+        from mfpde.numerics.quadrature import RULES
+
+        _check_keys(t, {"points", "rule", "dt", "save_every", "clt_points"}, "limit")
+        o = cls()
+        if "points" in t:
+            o.points = _integer(t["points"], "limit.points", minimum=2)
+        if "rule" in t:
+            o.rule = _choice(t["rule"], "limit.rule", RULES)
+        if "dt" in t:
+            o.dt = _number(t["dt"], "limit.dt", positive=True)
+        if "save_every" in t:
+            o.save_every = _number(t["save_every"], "limit.save_every", positive=True)
+        if "clt_points" in t:
+            o.clt_points = _integer(t["clt_points"], "limit.clt_points", minimum=2)
+        return o
+
+
+def _parse_sweep(t: dict, section: str, o) -> None:
+    """``n`` (at least two distinct particle numbers, sorted) and ``seeds`` (>= 2) of a sweep over N."""
+    if "n" in t:
+        o.n = sorted(set(_int_list(t["n"], f"{section}.n", minimum=1)))
+        if len(o.n) < 2:
+            raise CaseError(f"{section}.n", "needs at least two distinct values to fit a rate")
+    if "seeds" in t:
+        o.seeds = _integer(t["seeds"], f"{section}.seeds", minimum=2)
+
+
+@dataclass
+class StudyOptions:
+    """``[study]``: the N values and the number of seeds of a propagation-of-chaos study."""
+
+    n: list[int] = field(default_factory=lambda: [2**k for k in range(6, 15)])
+    seeds: int = 8
+    reference: str = "auto"   # "pde", "limit", or "auto" (the limit when d > 3)
+
+    @classmethod
+    def parse(cls, t: dict, default_seeds: int | None = None) -> "StudyOptions":
+        _check_keys(t, {"n", "seeds", "reference"}, "study")
+        o = cls()
+        if default_seeds is not None:
+            o.seeds = default_seeds
+        _parse_sweep(t, "study", o)
+        if "reference" in t:
+            o.reference = _choice(t["reference"], "study.reference", ("auto", "pde", "limit"))
+        return o
+
+
+@dataclass
+class RegimesOptions:
+    """``[regimes]``: the N values and seeds of ``mfpde regimes`` (DESIGN 10.4)."""
+
+    n: list[int] = field(default_factory=lambda: [64, 256, 1024, 4096])
+    seeds: int = 4
+
+    @classmethod
+    def parse(cls, t: dict) -> "RegimesOptions":
+        _check_keys(t, {"n", "seeds"}, "regimes")
+        o = cls()
+        _parse_sweep(t, "regimes", o)
+        return o
+
+
+_TOP_KEYS = {"name", "expert", "data", "init", "dynamics", "pde", "particles", "study", "regimes", "limit",
+             "output"}
+
+
+@dataclass
+class Case:
+    """A validated case: the expert and the data set are built, options filled in."""
+
+    name: str
+    table: dict               # the case as a TOML-like table (for /case and hashing)
+    base_dir: Path
+    expert: Any               # mfpde.experts.Expert
+    data: Any                 # mfpde.config.data.Dataset
+    init: InitSpec
+    dynamics: Dynamics
+    pde: PDEOptions
+    particles: ParticleOptions
+    study: StudyOptions
+    output_dir: str
+    regimes: RegimesOptions = field(default_factory=RegimesOptions)
+    limit: LimitOptions = field(default_factory=LimitOptions)
+
+    @property
+    def d(self) -> int:
+        return self.expert.d
+
+    def save_times(self, every: float | None) -> list[float]:
+        """Saved times 0, every, 2 every, ..., t_end (t_end always included)."""
+        t_end = self.dynamics.t_end
+        every = every or t_end / 8
+        count = int(math.floor(t_end / every + 1e-9))
+        times = [i * every for i in range(count + 1)]
+        if t_end - times[-1] > 1e-9 * t_end:
+            times.append(t_end)
+        else:
+            times[-1] = t_end
+        return times
+
+    def to_toml(self) -> str:
+        return dumps_toml(self.table)
+
+    def physics_hash(self) -> str:
+        """Hash of what determines the dynamics (expert, data, init, dynamics):
+        runs with the same hash can be compared."""
+        data = self.data
+        payload = {
+            "expert": self.table.get("expert", {}),
+            "init": self.table.get("init", {}),
+            "dynamics": {"t_end": self.dynamics.t_end, "lr": self.dynamics.lr, "tau": self.dynamics.tau},
+            "data": hashlib.sha256(data.x.tobytes() + data.y.tobytes() + data.w.tobytes()).hexdigest(),
+        }
+        if self.dynamics.scaling != "mean-field":  # mean-field hashes as before the key existed
+            payload["dynamics"]["scaling"] = self.dynamics.scaling
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> Case:
+    """Validate a case table (the parsed TOML) and build its expert and data.
+
+    ``expert`` may be any :class:`mfpde.experts.Expert` object (for example a
+    user's classical expert built in a script); it replaces ``[expert]``.
+    """
+    from mfpde.config.data import load_data
+    from mfpde.experts import build_expert
+
+    if not isinstance(table, dict):
+        raise CaseError("case", "must be a table")
+    table = copy.deepcopy(table)
+    base_dir = Path(base_dir)
+    _check_keys(table, _TOP_KEYS, "")
+    name = check_name(table.get("name", "case"))
+
+    def section(key: str) -> dict:
+        value = table.get(key, {})
+        if not isinstance(value, dict):
+            raise CaseError(key, "must be a table")
+        return value
+
+    if expert is None:
+        _check_theta_indices(section("expert"))
+        expert = build_expert(section("expert") or _missing("expert"), base_dir)
+    else:
+        table["expert"] = {"kind": "object", "describe": str(expert.describe())}
+    data = load_data(section("data") or _missing("data"), expert, base_dir)
+    output = section("output")
+    _check_keys(output, {"directory"}, "output")
+    out_dir = output.get("directory", f"runs/{name}")
+    if not isinstance(out_dir, str) or not out_dir or "\0" in out_dir:
+        raise CaseError("output.directory", f"must be a non-empty path string, got {out_dir!r}")
+    return Case(
+        name=name,
+        table=table,
+        base_dir=base_dir,
+        expert=expert,
+        data=data,
+        init=InitSpec.parse(section("init"), expert.d),
+        dynamics=Dynamics.parse(section("dynamics") or _missing("dynamics")),
+        pde=PDEOptions.parse(section("pde"), base_dir, expert.d),
+        particles=(particles := ParticleOptions.parse(section("particles"))),
+        study=StudyOptions.parse(section("study"), particles.seeds),
+        output_dir=out_dir,
+        regimes=RegimesOptions.parse(section("regimes")),
+        limit=LimitOptions.parse(section("limit")),
+    )
+
+
+def check_name(name: Any) -> str:
+    """A case name is the stem of every output file: letters, digits, ``_ . + -``,
+    not starting with ``.``, ``+`` or ``-``, at most :data:`NAME_MAX` characters."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > NAME_MAX:
+        problem = f"longer than {NAME_MAX} characters ({len(name)})" if isinstance(name, str) and \
+            len(name) > NAME_MAX else f"got {name!r}"
+        raise CaseError("name", "must be a file stem: letters, digits and _ . + - (not first), "
+                                f"at most {NAME_MAX} characters; {problem}")
+    return name
+
+
+def _check_theta_indices(expert: dict) -> None:
+    """theta[i] with a huge i would make a huge expert: refuse it before building."""
+    for i, gate in enumerate(expert.get("gates", []) if isinstance(expert.get("gates"), list) else []):
+        for angle in gate if isinstance(gate, list) else []:
+            m = re.fullmatch(r"\s*theta\s*\[\s*(\d+)\s*\]\s*", angle) if isinstance(angle, str) else None
+            if m and int(m.group(1)) >= MAX_THETA:
+                raise CaseError(f"expert.gates[{i}]", f"theta index {m.group(1)} is too large "
+                                                      f"(at most {MAX_THETA - 1})")
+
+
+def _missing(key: str):
+    raise CaseError(key, "missing section")
+
+
+def parse_toml(text: str, origin: str = "case") -> dict:
+    try:
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError) as exc:  # ValueError: an integer of > 4300 digits
+        raise CaseError(origin, f"not valid TOML: {exc}") from None
+
+
+def load_case(path: str | Path) -> Case:
+    """Read and validate a case file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaseError(str(path), "case file not found")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseError(str(path), f"cannot read: {exc}") from None
+    return case_from_dict(parse_toml(text, str(path)), path.parent)
+
+
+def default_case_text() -> str:
+    return resources.files("mfpde").joinpath("cases/default.toml").read_text()
+
+
+def default_case() -> Case:
+    """The built-in default case (DESIGN section 9)."""
+    return case_from_dict(parse_toml(default_case_text(), "default case"), Path("."))
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def dumps_toml(table: dict) -> str:
+    """Write a case table back to TOML (scalars first, then one [section] per table)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    for k, v in table.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{k}]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items()]
+    return "\n".join(lines) + "\n"

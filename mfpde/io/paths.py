@@ -1,0 +1,50 @@
+"""Where output goes: writable directories and caches."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from mfpde.errors import ResultFileError
+
+
+def check_writable(directory: str | Path) -> Path:
+    """Create ``directory`` if needed and make sure a file can be written in it."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".mfpde-probe-"):
+            pass
+    except OSError as exc:
+        raise ResultFileError(f"{directory}: cannot write the output there ({exc.strerror or exc}); "
+                              "choose another --out") from None
+    return directory
+
+
+def _can_write(directory: Path) -> bool:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(directory, os.W_OK)
+
+
+def use_writable_cache() -> Path:
+    """Point the FFCx/DOLFINx JIT cache and matplotlib at a writable folder.
+
+    Both honour ``XDG_CACHE_HOME`` (default ``~/.cache``); when it cannot be
+    written (a read-only HOME), ``XDG_CACHE_HOME`` is set to a folder of the
+    temporary directory, and matplotlib's ``MPLCONFIGDIR`` likewise.  Call it
+    before DOLFINx or matplotlib is imported.
+    """
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    if not _can_write(cache):
+        cache = Path(tempfile.gettempdir()) / f"mfpde-cache-{os.getuid()}"
+        cache.mkdir(parents=True, exist_ok=True)
+        os.environ["XDG_CACHE_HOME"] = str(cache)
+    if "MPLCONFIGDIR" not in os.environ:
+        config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "matplotlib"
+        if not _can_write(config):
+            os.environ["MPLCONFIGDIR"] = str(cache / "matplotlib")
+    return cache

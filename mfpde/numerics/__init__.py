@@ -1,0 +1,2 @@
+"""Numerical building blocks with no knowledge of the case: quadrature rules,
+cut-cell integration and evaluation of cellwise (DG) fields at points."""

@@ -1,0 +1,1 @@
+"""Figures and markdown reports from result files (never from a running solver)."""

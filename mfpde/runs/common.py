@@ -1,0 +1,96 @@
+"""What every run shares: the in-memory record of saved observables, the run's
+provenance, the output directory, and the resume and crash helpers."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mfpde.config.case import Case
+from mfpde.errors import NonFiniteError
+from mfpde.io.hdf5 import partial_path, provenance
+from mfpde.io.results import Observables
+from mfpde.io.resume import read_resume_file
+from mfpde.model.velocity import risk
+from mfpde.parallel import agree, collective
+
+#: test hook: with MFPDE_TEST_KILL_AFTER_SAVE=k a run kills itself (SIGKILL, as ``kill -9``) right
+#: after rank 0 has written its k-th saved state, so that resume tests do not race a poll
+KILL_AFTER_SAVE = "MFPDE_TEST_KILL_AFTER_SAVE"
+
+
+def _kill_after_save(saves: int) -> None:
+    k = os.environ.get(KILL_AFTER_SAVE)
+    if k and saves == int(k):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class Record:
+    """Observables at the saved times (filled on every rank, identical)."""
+
+    t: list = field(default_factory=list)
+    F: list = field(default_factory=list)
+    risk: list = field(default_factory=list)
+    moments: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)   # name -> list (mass, min_rho, ...)
+    fields: list = field(default_factory=list)  # rank 0: per saved time the particles' theta
+
+    def add(self, t, F, R, moments, state=None, **extra):
+        self.t.append(float(t))
+        self.F.append(np.asarray(F))
+        self.risk.append(float(R))
+        self.moments.append(np.asarray(moments))
+        for k, v in extra.items():
+            self.extra.setdefault(k, []).append(v)
+        if state is not None:
+            self.fields.append(state)
+
+    def observables(self, freqs) -> Observables:
+        return Observables(t=np.array(self.t), F=np.array(self.F), risk=np.array(self.risk),
+                           moments=np.array(self.moments), moment_freqs=np.asarray(freqs),
+                           extra={k: np.array(v) for k, v in self.extra.items()})
+
+
+def table_as_run(case: Case, section: str, **values) -> dict:
+    """The case table with ``[section]`` keys set to the values that ran (command-line overrides)."""
+    table = copy.deepcopy(case.table)
+    table.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    return table
+
+
+def _out_dir(case: Case, out_dir) -> Path:
+    return Path(out_dir if out_dir is not None else case.output_dir)
+
+
+def run_provenance(case: Case, mpi_size: int, t0: float) -> dict:
+    """``/provenance`` of a run: versions, MPI size, wall time since ``t0``, and the expert as evaluated."""
+    return provenance(mpi_size, time.perf_counter() - t0, {"expert": json.dumps(case.expert.describe())})
+
+
+def _saved_last_good(exc: NonFiniteError, unsaved: bool, save, path, comm) -> NonFiniteError:
+    """Save the last good state (unless saved already) and say where it is.
+    Every rank gets here (the failure was agreed on), so the error is collective."""
+    if unsaved:
+        save()
+    where = f"; last good state saved in {partial_path(path)}" if path is not None else ""
+    return collective(type(exc)(f"{exc}{where}"), comm)
+
+
+def _resume_partial(path: Path, case: Case, comm, kind: str = "pde") -> tuple[dict, dict] | None:
+    """The partial (or finished) file's tree and attributes, checked on rank 0
+    (:func:`mfpde.io.resume.read_resume_file`) and broadcast, or None."""
+    return agree(comm, read_resume_file, path, case, kind, root_only=True)
+
+
+def _restore_record(record: Record, obs: dict, fields, extra_keys=()) -> None:
+    for i, t in enumerate(obs["t"]):
+        record.add(t, obs["F"][i], obs["risk"][i], obs["moments"][i],
+                   None if fields is None else fields[i], **{k: obs[k][i] for k in extra_keys})

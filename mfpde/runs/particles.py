@@ -1,0 +1,143 @@
+"""``mfpde particles``: the finite-N mixture trained by gradient flow, saved at
+every save time to ``NAME.partial.h5`` and renamed when finished."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from mpi4py import MPI
+
+from mfpde.config.budgets import check_particle_budget
+from mfpde.config.case import Case
+from mfpde.errors import CaseError, NonFiniteError, ResultFileError
+from mfpde.io.hdf5 import partial_path
+from mfpde.io.lock import output_lock
+from mfpde.io.results import ParticleResult, RunInfo
+from mfpde.io.resume import settings_json
+from mfpde.model.initial import initial_density
+from mfpde.model.moments import empirical_moments, moment_freqs
+from mfpde.model.velocity import risk
+from mfpde.parallel import agree, collective
+from mfpde.progress import Progress
+from mfpde.runs.common import (
+    Record,
+    _kill_after_save,
+    _out_dir,
+    _restore_record,
+    _resume_partial,
+    _saved_last_good,
+    run_provenance,
+    table_as_run,
+)
+
+
+def particle_path(case: Case, n: int, seed: int, out_dir=None) -> Path:
+    return _out_dir(case, out_dir) / f"{case.name}.particles.N{n}.seed{seed}.h5"
+
+
+def particle_result(case, system, record: Record, freqs, seed, state, t0) -> ParticleResult:
+    """The result of a particle run: what ran (N, seed, the integrator used, the case as run)."""
+    table = table_as_run(case, "particles", n=system.n, seed=seed, save_every=case.particles.save_every)
+    info = RunInfo.of_case(case, run_provenance(case, system.comm.size, t0), table,
+                           settings=settings_json(case, "particles"))
+    return ParticleResult(info=info, observables=record.observables(freqs), theta=np.array(record.fields),
+                          N=system.n, seed=seed, integrator=system.integrator,
+                          rng_state=json.dumps(state.rng.bit_generator.state), step=state.step)
+
+
+def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, out_dir=None,
+                  resume: bool = False, write: bool = True, comm: MPI.Comm = MPI.COMM_WORLD,
+                  progress: bool = True) -> tuple[dict, Path | None]:
+    """Train the N-expert mixture; returns (observables dict, path written or None).
+
+    The observables dict has t, F (T, K), risk (T,), moments (T, F),
+    moment_freqs, and on rank 0 theta (T, N, d).
+    """
+    n = case.particles.n if n is None else int(n)
+    seed = case.particles.seed if seed is None else int(seed)
+    if n < 1:
+        raise CaseError("particles.n", f"must be >= 1, got {n}")
+    if seed < 0:
+        raise CaseError("particles.seed", f"must be >= 0, got {seed}")
+    agree(comm, check_particle_budget, case, n, root_only=True)
+    path = particle_path(case, n, seed, out_dir) if write else None
+    with output_lock(path, comm):
+        return _run_particles(case, n, seed, path, resume, comm, progress)
+
+
+def _run_particles(case: Case, n: int, seed: int, path: Path | None, resume: bool, comm: MPI.Comm,
+                   progress: bool) -> tuple[dict, Path | None]:
+    from mfpde.particles.system import ParticleSystem
+
+    opts, dyn = case.particles, case.dynamics
+    system = ParticleSystem(case.expert.bind(case.data.x), case.data.y, case.data.w, dyn.lr, dyn.tau, n,
+                            comm, opts.integrator, scaling=dyn.scaling)
+    freqs = moment_freqs(case.d, case.pde.moment_max)
+    times = case.save_times(opts.save_every)
+    t0 = time.perf_counter()
+
+    record = Record()
+    state = system.initial_state(initial_density(case).sample, seed)
+    if resume and path is not None:
+        state, finished = _resume_particles(path, case, system, record, state, n, seed)
+        if finished:  # nothing left to do: the result stays as it is
+            return _particle_observables(record, freqs, comm), path
+
+    def save():
+        F = system.output(state.theta)
+        local = empirical_moments(state.theta, freqs, np.full(len(state.theta), 1.0 / n))
+        moments = comm.allreduce(local, op=MPI.SUM) if comm.size > 1 else local
+        record.add(state.t, F, risk(F, case.data.y, case.data.w), moments, system.gather(state.theta))
+        if path is not None and comm.rank == 0:
+            particle_result(case, system, record, freqs, seed, state, t0).to_file(partial_path(path), complete=False)
+            _kill_after_save(len(record.t))
+
+    if not record.t:
+        save()
+    bar = Progress(dyn.t_end, f"particles N={n} seed={seed}", enabled=progress and comm.rank == 0, start=state.t)
+    try:
+        for t_save in times:
+            if t_save <= state.t + 1e-12:
+                continue
+            system.advance(state, t_save, opts.dt, on_step=bar.update)
+            save()
+    except NonFiniteError as exc:  # the system kept its last good state: the restart point
+        raise _saved_last_good(exc, state.t > record.t[-1], save, path, comm) from None
+    finally:
+        bar.close()
+
+    obs = _particle_observables(record, freqs, comm)
+    if path is not None and comm.rank == 0:
+        particle_result(case, system, record, freqs, seed, state, t0).to_file(path, complete=True)
+        partial_path(path).unlink(missing_ok=True)
+    return obs, path
+
+
+def _particle_observables(record: Record, freqs, comm) -> dict:
+    obs = record.observables(freqs).as_dict()
+    if comm.rank == 0:
+        obs["theta"] = np.array(record.fields)
+    return obs
+
+
+def _resume_particles(path, case, system, record, state, n, seed):
+    """(the restored state, whether the run was finished already)."""
+    found = _resume_partial(path, case, system.comm, "particles")
+    if found is None:
+        return state, False
+    tree, attrs = found
+    p = tree["particles"]
+    if int(p["N"]) != n or int(p["seed"]) != seed:
+        raise collective(ResultFileError(f"{path}: holds N={p['N']}, seed={p['seed']}, not N={n}, seed={seed}"),
+                         system.comm)
+    theta = p["theta"]
+    _restore_record(record, tree["observables"], list(theta) if system.comm.rank == 0 else None)
+    system.set_origin(system.scatter(theta[0] if system.comm.rank == 0 else None))  # ntk: f_N centred at t = 0
+    state.theta = system.scatter(theta[-1] if system.comm.rank == 0 else None)
+    state.t = float(tree["observables"]["t"][-1])
+    state.step = int(p["step"])
+    state.rng.bit_generator.state = json.loads(p["rng_state"])
+    return state, bool(attrs.get("complete"))
