@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from mfpde import fem
+from mfpde.pde import fem
 
 BLOCK = textwrap.dedent("""
     import sys, importlib.abc

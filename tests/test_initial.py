@@ -6,7 +6,7 @@ from mpi4py import MPI
 from scipy import stats
 from scipy import integrate
 
-from mfpde import cutcell
+from mfpde.numerics import cutcell
 from mfpde.config.case import InitSpec
 from mfpde.errors import CaseError
 from mfpde.model.initial import InitialDensity, characteristic_function
@@ -257,7 +257,7 @@ def test_box_rule_is_exact_for_polynomials_on_cut_cells(cell_type, vertices):
 def test_smooth_rule_is_exact_for_polynomials_against_a_finer_rule():
     """Normal and von Mises: a random polynomial of degree 6 in reference coordinates, the rule against
     the same rule built on 4^d times more sub-cells: agreement to 1e-14 of the mass."""
-    from mfpde import initial
+    from mfpde.model import initial
 
     for cell_type, V in [("triangle", [[0.2, 0.1], [1.3, 0.4], [0.5, 1.2]]),
                          ("quadrilateral", [[0.0, 0.0], [1.1, 0.0], [0.0, 0.9], [1.1, 0.9]])]:

@@ -1,4 +1,4 @@
-"""Tests for mfpde.metrics: Fourier moments, H^-s, Wasserstein on the torus, rate fits.
+"""Tests for mfpde.analysis.metrics, mfpde.analysis.rates and mfpde.model.moments: Fourier moments, H^-s, Wasserstein on the torus, rate fits.
 
 Every test asserts numbers that can fail.  Known answers used:
 * circle: point masses (also across the seam 0 = 2 pi), a rotated uniform

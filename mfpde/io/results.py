@@ -584,7 +584,7 @@ class RegimesResult(Result):
     ``t``, ``lr``, per scaling ``displacement`` (len N x seeds),
     ``kernel_change``, ``risk`` (len N x seeds x T), ``ntk_limit/risk``,
     ``mean-field_limit/risk``, ``fit/<scaling>/<quantity>/{slope, ci, ...}``
-    and a ``snapshot`` (see :mod:`mfpde.regimes`).
+    and a ``snapshot`` (see :mod:`mfpde.runs.regimes`).
     """
 
     KIND: ClassVar[str] = "regimes"

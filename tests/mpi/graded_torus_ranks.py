@@ -10,7 +10,7 @@ import tomllib
 
 import numpy as np
 
-from mfpde import fem  # noqa: F401, I001
+from mfpde.pde import fem  # noqa: F401, I001
 import dolfinx
 import dolfinx.fem
 import ufl
