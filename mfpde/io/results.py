@@ -10,10 +10,14 @@ dicts into HDF5 (atomically); :mod:`mfpde.runs.compare`, :mod:`mfpde.report.figu
 Layout (every kind; ``/`` groups, root attributes in ``attrs``)::
 
     attrs: kind, complete, case_name, case_hash, d, mfpde_version [, run_settings (JSON, runs)]
-    /case          the case as run (TOML text, command-line overrides included)
+    /case          the case as given (TOML text, command-line overrides included)
+    /case_resolved the case as run: every default filled in, [output] directory (mfpde.io.case_as_run)
     /data/x, y, w
     /provenance    versions (JSON), mpi_size, git_revision, wall_time_s, ...
     /observables/t, F (T x K), risk, moments, moment_freqs [, mass, min_rho]
+
+Every dataset carries ``long_name`` and ``units`` and its axes as HDF5 dimension
+scales (:mod:`mfpde.io.layout`, the one table of names, units and axes).
 
 plus the group of the kind: ``/pde`` (:class:`PDEResult`), ``/particles``
 (:class:`ParticleResult`), ``/pde`` and ``/study`` (:class:`StudyResult`),
@@ -86,19 +90,23 @@ class RunInfo:
     complete: bool = True
     version: str = ""                                # mfpde version that wrote the file
     settings: str = ""                               # JSON of the numerical settings a resume must keep
+    resolved_text: str = ""                          # /case_resolved: the case as run, every default filled in
 
     @classmethod
     def of_case(cls, case, provenance: dict | None = None, table: dict | None = None,
-                settings: str = "") -> "RunInfo":
+                settings: str = "", ran: dict | None = None) -> "RunInfo":
         """From a :class:`mfpde.config.case.Case`; ``table`` replaces ``case.table`` (the case as run);
-        ``settings`` (:func:`mfpde.io.resume.settings_json`) is what a resumed run is checked against."""
+        ``settings`` (:func:`mfpde.io.resume.settings_json`) is what a resumed run is checked against;
+        ``ran`` (sections) what the solver chose, for ``/case_resolved`` only (the integrator that ran)."""
         from mfpde import __version__
         from mfpde.config.case import dumps_toml
+        from mfpde.io.case_as_run import resolved_table
 
         return cls(case_name=case.name, case_hash=case.physics_hash(), d=case.d,
                    case_text=dumps_toml(case.table if table is None else table),
                    data={"x": case.data.x, "y": case.data.y, "w": case.data.w},
-                   provenance=dict(provenance or {}), version=__version__, settings=settings)
+                   provenance=dict(provenance or {}), version=__version__, settings=settings,
+                   resolved_text=dumps_toml(resolved_table(case, table, ran)))
 
     def case_table(self) -> dict:
         """The case as run, parsed (``{}`` if the text is not TOML)."""
@@ -108,6 +116,23 @@ class RunInfo:
             return tomllib.loads(self.case_text)
         except tomllib.TOMLDecodeError:
             return {}
+
+    def resolved_table(self) -> dict:
+        """The case as run with every default filled in (``/case_resolved``; ``{}`` in older files)."""
+        import tomllib
+
+        try:
+            return tomllib.loads(self.resolved_text)
+        except tomllib.TOMLDecodeError:
+            return {}
+
+    def written_to(self, path) -> None:
+        """Record in ``/case_resolved`` the directory ``path`` goes to (``[output] directory``)."""
+        from mfpde.config.case import dumps_toml
+        from mfpde.io.case_as_run import with_output_directory
+
+        if self.resolved_text:
+            self.resolved_text = dumps_toml(with_output_directory(self.resolved_table(), path))
 
     def attrs(self, kind: str) -> dict:
         from mfpde import __version__
@@ -119,7 +144,8 @@ class RunInfo:
         return attrs
 
     def tree(self) -> dict:
-        return {"case": self.case_text, "data": dict(self.data), "provenance": dict(self.provenance) or None}
+        return {"case": self.case_text, "case_resolved": self.resolved_text or None, "data": dict(self.data),
+                "provenance": dict(self.provenance) or None}
 
     @classmethod
     def from_tree(cls, tree: dict, attrs: dict) -> "RunInfo":
@@ -129,7 +155,8 @@ class RunInfo:
         return cls(case_name=_text(attrs.get("case_name", "")), case_hash=_text(attrs.get("case_hash", "")),
                    d=int(d), case_text=_text(tree.get("case", "")), data=dict(tree.get("data", {})),
                    provenance=dict(tree.get("provenance", {})), complete=bool(attrs.get("complete", True)),
-                   version=_text(attrs.get("mfpde_version", "")), settings=_text(attrs.get("run_settings", "")))
+                   version=_text(attrs.get("mfpde_version", "")), settings=_text(attrs.get("run_settings", "")),
+                   resolved_text=_text(tree.get("case_resolved", "")))
 
 
 @dataclass
@@ -220,6 +247,7 @@ class Result:
         """Write the whole file atomically (``complete`` overrides ``info.complete``)."""
         if complete is not None:
             self.info.complete = bool(complete)
+        self.info.written_to(path)
         return write_run(path, self.to_tree(), self.info.attrs(self.KIND))
 
     @classmethod

@@ -110,7 +110,7 @@ def compare_files(pde_path, particle_paths, out_dir=None) -> dict:
     out_dir = Path(out_dir) if out_dir else Path(pde_path).parent
     out_path = out_dir / (Path(pde_path).name.removesuffix(".h5").removesuffix(".pde") + ".compare.h5")
     info = RunInfo(case_name=pde.info.case_name, case_hash=pde.info.case_hash, d=pde.info.d,
-                   case_text=pde.info.case_text, data=pde.info.data)
+                   case_text=pde.info.case_text, data=pde.info.data, resolved_text=pde.info.resolved_text)
     result = CompareResult(info=info, t=t_ref, N=np.array(Ns), seed=np.array(seeds),
                            metrics={k: np.array([r[k] for r in rows]) for k in METRIC_NAMES},
                            pde_file=str(pde_path), particle_files=[str(p) for p in particle_paths])

@@ -42,7 +42,8 @@ def particle_result(case, system, record: Record, freqs, seed, state, t0) -> Par
     """The result of a particle run: what ran (N, seed, the integrator used, the case as run)."""
     table = table_as_run(case, "particles", n=system.n, seed=seed, save_every=case.particles.save_every)
     info = RunInfo.of_case(case, run_provenance(case, system.comm.size, t0), table,
-                           settings=settings_json(case, "particles"))
+                           settings=settings_json(case, "particles"),
+                           ran={"particles": {"integrator": system.integrator}})
     return ParticleResult(info=info, observables=record.observables(freqs), theta=np.array(record.fields),
                           N=system.n, seed=seed, integrator=system.integrator,
                           rng_state=json.dumps(state.rng.bit_generator.state), step=state.step)
