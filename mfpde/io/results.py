@@ -48,9 +48,20 @@ RESULT_KINDS: dict[str, type["Result"]] = {}
 
 
 def register_kind(cls):
-    """Class decorator: make ``read_result`` know the subclass by its ``KIND``."""
+    """Class decorator: make ``read_result`` know the subclass by its ``KIND``; its repr is the
+    short summary of :meth:`Result.__repr__` (not the dataclass's, which prints every array)."""
     RESULT_KINDS[cls.KIND] = cls
+    cls.__repr__ = Result.__repr__
     return cls
+
+
+def _shape(a) -> str:
+    return "None" if a is None else "x".join(map(str, np.shape(a))) or "scalar"
+
+
+def _times(t) -> str:
+    t = np.asarray(t if t is not None else [], dtype=float).reshape(-1)
+    return f"t = {t[0]:.4g}..{t[-1]:.4g} ({len(t)} saved)" if len(t) else "no saved time"
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -240,6 +251,24 @@ class Result:
     def _from_group(cls, tree: dict, info: RunInfo) -> "Result":
         raise NotImplementedError
 
+    def _summary(self) -> list[str]:
+        """The kind's part of the repr: the shapes of its main arrays (no values)."""
+        return []
+
+    @property
+    def path(self) -> Path | None:
+        """The file this result was read from or last written to (None if neither)."""
+        return self.__dict__.get("_path")
+
+    def __repr__(self) -> str:
+        """One short line: kind, case, saved times, main arrays, file (no array values)."""
+        parts = [f"case {self.info.case_name!r}", *self._summary()]
+        if not self.info.complete:
+            parts.append("incomplete")
+        if self.path is not None:
+            parts.append(f"file {self.path}")
+        return f"<{type(self).__name__} {self.KIND}: " + ", ".join(parts) + ">"
+
     def to_tree(self) -> dict:
         return {**self.info.tree(), **self._group_tree()}
 
@@ -248,12 +277,16 @@ class Result:
         if complete is not None:
             self.info.complete = bool(complete)
         self.info.written_to(path)
+        self.__dict__["_path"] = Path(path)
         return write_run(path, self.to_tree(), self.info.attrs(self.KIND))
 
     @classmethod
     def from_tree(cls, tree: dict, attrs: dict, origin="result") -> "Result":
         try:
-            return cls._from_group(tree, RunInfo.from_tree(tree, attrs))
+            result = cls._from_group(tree, RunInfo.from_tree(tree, attrs))
+            if isinstance(origin, (str, Path)) and origin != "result":
+                result.__dict__["_path"] = Path(origin)
+            return result
         except KeyError as exc:
             raise ResultFileError(f"{origin}: not a complete {cls.KIND} result (missing {exc})") from None
 
@@ -282,7 +315,20 @@ def _read_checked(path) -> tuple[dict, dict]:
 
 
 def read_result(path) -> Result:
-    """Any result file as its typed result (dispatch on the root attribute ``kind``)."""
+    """Any result file as its typed result (dispatch on the root attribute ``kind``).
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by mfpde (any kind, any version up to this one).
+
+    Returns
+    -------
+    Result
+        A :class:`PDEResult`, :class:`ParticleResult`, :class:`StudyResult`, :class:`CompareResult`,
+        :class:`LimitResult` or :class:`RegimesResult`; ``result.path`` is ``path``.  A file that
+        is none of them raises :class:`mfpde.errors.ResultFileError` in one line.
+    """
     tree, attrs = _read_checked(path)
     kind = _text(attrs["kind"])
     if kind not in RESULT_KINDS:
@@ -378,6 +424,12 @@ class PDEResult(Result):
     def index_of(self, t: float) -> int:
         return self.observables.index_of(t)
 
+    def _summary(self) -> list[str]:
+        mesh = f"n = {self.n}" if self.n is not None else f"mesh {Path(self.mesh_file).name}"
+        moving = ", moving mesh" if self.moving_mesh else ""
+        return [_times(self.t), f"{mesh}, {self.cell_type} degree {self.degree}{moving}",
+                f"density {_shape(self.density)}"]
+
     def _group_tree(self) -> dict:
         return {"observables": self.observables.tree(), "pde": {
             "mesh": {"vertices": self.vertices, "period": float(self.period)},
@@ -421,6 +473,10 @@ class ParticleResult(Result):
     integrator: str = ""
     rng_state: str = ""
     step: int = 0
+
+    def _summary(self) -> list[str]:
+        return [_times(self.observables.t), f"N = {self.N}, seed {self.seed}, {self.integrator}",
+                f"theta {_shape(self.theta)}"]
 
     def _group_tree(self) -> dict:
         return {"observables": self.observables.tree(), "particles": {
@@ -468,6 +524,12 @@ class StudyResult(Result):
     def observables(self) -> Observables:
         return self.pde.observables
 
+    def _summary(self) -> list[str]:
+        N = np.asarray(self.N).reshape(-1)
+        return [_times(self.t), f"N = {N.min()}..{N.max()} ({len(N)} values), {len(np.asarray(self.seeds))} seeds",
+                f"metrics {', '.join(self.metrics)} {_shape(next(iter(self.metrics.values()), None))}",
+                f"reference {self.pde.KIND}"]
+
     def _group_tree(self) -> dict:
         tree = self.pde._group_tree()
         example = None if self.example_theta is None else {
@@ -514,6 +576,10 @@ class CompareResult(Result):
     metrics: dict = field(default_factory=dict)
     pde_file: str = ""
     particle_files: list = field(default_factory=list)
+
+    def _summary(self) -> list[str]:
+        return [_times(self.t), f"{len(self.particle_files)} particle files",
+                f"metrics {', '.join(self.metrics)} {_shape(next(iter(self.metrics.values()), None))}"]
 
     def _group_tree(self) -> dict:
         return {"compare": {"t": np.asarray(self.t), "N": np.asarray(self.N), "seed": np.asarray(self.seed),
@@ -570,6 +636,10 @@ class LimitResult(Result):
     def description(self) -> str:
         return f"{self.rule}, M = {len(self.weights)}"
 
+    def _summary(self) -> list[str]:
+        clt = f"clt cov {_shape(self.clt_cov)}" if self.clt_cov is not None else "no clt"
+        return [_times(self.t), self.description, f"theta {_shape(self.theta)}", clt]
+
     def index_of(self, t: float) -> int:
         return self.observables.index_of(t)
 
@@ -617,6 +687,12 @@ class RegimesResult(Result):
 
     KIND: ClassVar[str] = "regimes"
     regimes: dict = field(default_factory=dict)
+
+    def _summary(self) -> list[str]:
+        N = np.asarray(self.regimes.get("N", [])).reshape(-1)
+        ns = f"N = {N.min()}..{N.max()} ({len(N)} values)" if len(N) else "no N"
+        return [_times(self.regimes.get("t")), ns, f"{len(np.asarray(self.regimes.get('seeds', [])))} seeds",
+                "scalings " + ", ".join(k for k in ("mean-field", "ntk") if k in self.regimes)]
 
     def _group_tree(self) -> dict:
         return {"regimes": self.regimes}
