@@ -273,12 +273,13 @@ class Result:
         return {**self.info.tree(), **self._group_tree()}
 
     def to_file(self, path, complete: bool | None = None) -> Path:
-        """Write the whole file atomically (``complete`` overrides ``info.complete``)."""
+        """Write the whole file atomically (``complete`` overrides ``info.complete``); a complete file
+        is described for generic tools (:mod:`mfpde.io.layout`), a restart point is not."""
         if complete is not None:
             self.info.complete = bool(complete)
         self.info.written_to(path)
         self.__dict__["_path"] = Path(path)
-        return write_run(path, self.to_tree(), self.info.attrs(self.KIND))
+        return write_run(path, self.to_tree(), self.info.attrs(self.KIND), describe=self.info.complete)
 
     @classmethod
     def from_tree(cls, tree: dict, attrs: dict, origin="result") -> "Result":
