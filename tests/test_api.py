@@ -61,3 +61,21 @@ def test_the_limit_and_compare_report_their_silent_phases(case, tmp_path, capsys
     err = capsys.readouterr().err
     last = [line for line in err.splitlines() if line.startswith("compare 1 files")][-1]
     assert "100%" in last and "times=3/3" in last, last
+
+
+def test_the_public_functions_document_parameters_and_returns():
+    """Numpydoc sections on the API a notebook calls: every parameter named under Parameters."""
+    import inspect
+
+    from mfpde.config.case import case_from_dict, load_case
+    from mfpde.io.results import read_result
+    from mfpde.runs.regimes import run_regimes
+    from mfpde.runs.study import run_study
+
+    for fn in (run_pde, run_particles, run_limit, run_study, run_regimes, load_case, case_from_dict, read_result,
+               compare_files):
+        doc = inspect.getdoc(fn)
+        assert "Parameters\n----------" in doc and "Returns\n-------" in doc, fn.__name__
+        params = doc.split("Parameters\n----------")[1].split("Returns\n-------")[0]
+        for name in inspect.signature(fn).parameters:
+            assert f"\n{name} : " in "\n" + params or f"\n{name}\n" in "\n" + params, (fn.__name__, name)
