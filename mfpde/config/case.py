@@ -357,8 +357,21 @@ class Case:
 def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> Case:
     """Validate a case table (the parsed TOML) and build its expert and data.
 
-    ``expert`` may be any :class:`mfpde.experts.Expert` object (for example a
-    user's classical expert built in a script); it replaces ``[expert]``.
+    Parameters
+    ----------
+    table : dict
+        The case as a table: the keys of a case file (docs/case-file.md).
+    base_dir : str or Path
+        Where relative paths of the table (data files, meshes) start.
+    expert : mfpde.experts.Expert, optional
+        Any expert object (for example a user's classical expert built in a script);
+        it replaces ``[expert]``.
+
+    Returns
+    -------
+    Case
+        The validated case, every default filled in; a bad key raises
+        :class:`mfpde.errors.CaseError` naming it.
     """
     from mfpde.config.data import load_data
     from mfpde.experts import build_expert
@@ -437,7 +450,18 @@ def parse_toml(text: str, origin: str = "case") -> dict:
 
 
 def load_case(path: str | Path) -> Case:
-    """Read and validate a case file."""
+    """Read and validate a case file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A TOML case file (docs/case-file.md); relative paths in it start at its directory.
+
+    Returns
+    -------
+    Case
+        The validated case; an unreadable file or a bad key raises :class:`mfpde.errors.CaseError`.
+    """
     path = Path(path)
     if not path.is_file():
         raise CaseError(str(path), "case file not found")

@@ -44,6 +44,7 @@ from mfpde.parallel import agree
 from mfpde.io.resume import check_resume_file
 from mfpde.io.results import PDEResult
 from mfpde.io.hdf5 import fsync, partial_path, read_tree, write_tree
+from mfpde.io.layout import describe_file, is_axis_only
 
 #: test hook: with MFPDE_TEST_KILL_IN_SAVE=k rank 0 kills itself (SIGKILL) in the middle of its k-th
 #: save, with the density slice on disk and the save not committed, so that resume tests see a torn save
@@ -110,6 +111,7 @@ class PDEOutput:
     def _create(self, tmp: Path, header: PDEResult) -> None:
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         self._file = f = h5py.File(tmp, "w")
+        header.info.written_to(self.path)
         tree = header.to_tree()
         series = tree["observables"]
         write_tree(f, {**tree, "observables": {"moment_freqs": series.pop("moment_freqs")}})
@@ -117,6 +119,7 @@ class PDEOutput:
             _series(f["observables"], name, np.asarray(values)[:0])
         self._rows_dataset(f, DENSITY, self.density, 0)
         self._rows_dataset(f, VERTICES, self.vertices, 0 if self.moving else None)
+        describe_file(f)  # names, units and axes, the time axis resizable with the series
         for k, v in header.info.attrs(PDEResult.KIND).items():
             f.attrs[k] = v
         f.attrs["complete"] = False
@@ -189,6 +192,7 @@ class PDEOutput:
         with h5py.File(self.partial, "r+") as f:
             del f["provenance"]
             write_tree(f.create_group("provenance"), provenance_group)
+            describe_file(f)
             f.attrs["complete"] = True
         fsync(self.partial)
         os.replace(self.partial, self.path)
@@ -247,23 +251,25 @@ class PDEOutput:
         tmp = self.partial.with_name(f"{self.partial.name}.{os.getpid()}.tmp")
         try:
             with h5py.File(self.partial, "r") as old, h5py.File(tmp, "w") as new:
+                # attributes (scales: references into the old file) are written anew by describe_file
                 for key in old:
-                    if key not in ("observables", "pde"):
-                        old.copy(old[key], new, key)
+                    if key not in ("observables", "pde") and not is_axis_only(old, key):
+                        old.copy(old[key], new, key, without_attrs=True)
                 for key, item in old["observables"].items():
                     if key == "moment_freqs":
-                        old.copy(item, new.require_group("observables"), key)
+                        old.copy(item, new.require_group("observables"), key, without_attrs=True)
                     else:
                         _series(new.require_group("observables"), key, item[:self.saved])
                 for key in old["pde"]:
                     if "/pde/" + key != DENSITY:
-                        old.copy(old["pde"][key], new.require_group("pde"), key)
+                        old.copy(old["pde"][key], new.require_group("pde"), key, without_attrs=True)
                 density = self._rows_dataset(new, DENSITY, self.density, self.saved)
                 step = self.density.window_rows
                 for k in range(self.saved):
                     for a in range(0, self.density.n, step):
                         density[k, a:a + step] = old[DENSITY][k, a:a + step]
                 new.attrs.update(old.attrs)
+                describe_file(new)
             fsync(tmp)
             os.replace(tmp, self.partial)
         except BaseException:

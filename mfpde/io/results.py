@@ -10,10 +10,14 @@ dicts into HDF5 (atomically); :mod:`mfpde.runs.compare`, :mod:`mfpde.report.figu
 Layout (every kind; ``/`` groups, root attributes in ``attrs``)::
 
     attrs: kind, complete, case_name, case_hash, d, mfpde_version [, run_settings (JSON, runs)]
-    /case          the case as run (TOML text, command-line overrides included)
+    /case          the case as given (TOML text, command-line overrides included)
+    /case_resolved the case as run: every default filled in, [output] directory (mfpde.io.case_as_run)
     /data/x, y, w
     /provenance    versions (JSON), mpi_size, git_revision, wall_time_s, ...
     /observables/t, F (T x K), risk, moments, moment_freqs [, mass, min_rho]
+
+Every dataset carries ``long_name`` and ``units`` and its axes as HDF5 dimension
+scales (:mod:`mfpde.io.layout`, the one table of names, units and axes).
 
 plus the group of the kind: ``/pde`` (:class:`PDEResult`), ``/particles``
 (:class:`ParticleResult`), ``/pde`` and ``/study`` (:class:`StudyResult`),
@@ -44,9 +48,20 @@ RESULT_KINDS: dict[str, type["Result"]] = {}
 
 
 def register_kind(cls):
-    """Class decorator: make ``read_result`` know the subclass by its ``KIND``."""
+    """Class decorator: make ``read_result`` know the subclass by its ``KIND``; its repr is the
+    short summary of :meth:`Result.__repr__` (not the dataclass's, which prints every array)."""
     RESULT_KINDS[cls.KIND] = cls
+    cls.__repr__ = Result.__repr__
     return cls
+
+
+def _shape(a) -> str:
+    return "None" if a is None else "x".join(map(str, np.shape(a))) or "scalar"
+
+
+def _times(t) -> str:
+    t = np.asarray(t if t is not None else [], dtype=float).reshape(-1)
+    return f"t = {t[0]:.4g}..{t[-1]:.4g} ({len(t)} saved)" if len(t) else "no saved time"
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -86,19 +101,23 @@ class RunInfo:
     complete: bool = True
     version: str = ""                                # mfpde version that wrote the file
     settings: str = ""                               # JSON of the numerical settings a resume must keep
+    resolved_text: str = ""                          # /case_resolved: the case as run, every default filled in
 
     @classmethod
     def of_case(cls, case, provenance: dict | None = None, table: dict | None = None,
-                settings: str = "") -> "RunInfo":
+                settings: str = "", ran: dict | None = None) -> "RunInfo":
         """From a :class:`mfpde.config.case.Case`; ``table`` replaces ``case.table`` (the case as run);
-        ``settings`` (:func:`mfpde.io.resume.settings_json`) is what a resumed run is checked against."""
+        ``settings`` (:func:`mfpde.io.resume.settings_json`) is what a resumed run is checked against;
+        ``ran`` (sections) what the solver chose, for ``/case_resolved`` only (the integrator that ran)."""
         from mfpde import __version__
         from mfpde.config.case import dumps_toml
+        from mfpde.io.case_as_run import resolved_table
 
         return cls(case_name=case.name, case_hash=case.physics_hash(), d=case.d,
                    case_text=dumps_toml(case.table if table is None else table),
                    data={"x": case.data.x, "y": case.data.y, "w": case.data.w},
-                   provenance=dict(provenance or {}), version=__version__, settings=settings)
+                   provenance=dict(provenance or {}), version=__version__, settings=settings,
+                   resolved_text=dumps_toml(resolved_table(case, table, ran)))
 
     def case_table(self) -> dict:
         """The case as run, parsed (``{}`` if the text is not TOML)."""
@@ -108,6 +127,23 @@ class RunInfo:
             return tomllib.loads(self.case_text)
         except tomllib.TOMLDecodeError:
             return {}
+
+    def resolved_table(self) -> dict:
+        """The case as run with every default filled in (``/case_resolved``; ``{}`` in older files)."""
+        import tomllib
+
+        try:
+            return tomllib.loads(self.resolved_text)
+        except tomllib.TOMLDecodeError:
+            return {}
+
+    def written_to(self, path) -> None:
+        """Record in ``/case_resolved`` the directory ``path`` goes to (``[output] directory``)."""
+        from mfpde.config.case import dumps_toml
+        from mfpde.io.case_as_run import with_output_directory
+
+        if self.resolved_text:
+            self.resolved_text = dumps_toml(with_output_directory(self.resolved_table(), path))
 
     def attrs(self, kind: str) -> dict:
         from mfpde import __version__
@@ -119,7 +155,8 @@ class RunInfo:
         return attrs
 
     def tree(self) -> dict:
-        return {"case": self.case_text, "data": dict(self.data), "provenance": dict(self.provenance) or None}
+        return {"case": self.case_text, "case_resolved": self.resolved_text or None, "data": dict(self.data),
+                "provenance": dict(self.provenance) or None}
 
     @classmethod
     def from_tree(cls, tree: dict, attrs: dict) -> "RunInfo":
@@ -129,7 +166,8 @@ class RunInfo:
         return cls(case_name=_text(attrs.get("case_name", "")), case_hash=_text(attrs.get("case_hash", "")),
                    d=int(d), case_text=_text(tree.get("case", "")), data=dict(tree.get("data", {})),
                    provenance=dict(tree.get("provenance", {})), complete=bool(attrs.get("complete", True)),
-                   version=_text(attrs.get("mfpde_version", "")), settings=_text(attrs.get("run_settings", "")))
+                   version=_text(attrs.get("mfpde_version", "")), settings=_text(attrs.get("run_settings", "")),
+                   resolved_text=_text(tree.get("case_resolved", "")))
 
 
 @dataclass
@@ -213,19 +251,43 @@ class Result:
     def _from_group(cls, tree: dict, info: RunInfo) -> "Result":
         raise NotImplementedError
 
+    def _summary(self) -> list[str]:
+        """The kind's part of the repr: the shapes of its main arrays (no values)."""
+        return []
+
+    @property
+    def path(self) -> Path | None:
+        """The file this result was read from or last written to (None if neither)."""
+        return self.__dict__.get("_path")
+
+    def __repr__(self) -> str:
+        """One short line: kind, case, saved times, main arrays, file (no array values)."""
+        parts = [f"case {self.info.case_name!r}", *self._summary()]
+        if not self.info.complete:
+            parts.append("incomplete")
+        if self.path is not None:
+            parts.append(f"file {self.path}")
+        return f"<{type(self).__name__} {self.KIND}: " + ", ".join(parts) + ">"
+
     def to_tree(self) -> dict:
         return {**self.info.tree(), **self._group_tree()}
 
     def to_file(self, path, complete: bool | None = None) -> Path:
-        """Write the whole file atomically (``complete`` overrides ``info.complete``)."""
+        """Write the whole file atomically (``complete`` overrides ``info.complete``); a complete file
+        is described for generic tools (:mod:`mfpde.io.layout`), a restart point is not."""
         if complete is not None:
             self.info.complete = bool(complete)
-        return write_run(path, self.to_tree(), self.info.attrs(self.KIND))
+        self.info.written_to(path)
+        self.__dict__["_path"] = Path(path)
+        return write_run(path, self.to_tree(), self.info.attrs(self.KIND), describe=self.info.complete)
 
     @classmethod
     def from_tree(cls, tree: dict, attrs: dict, origin="result") -> "Result":
         try:
-            return cls._from_group(tree, RunInfo.from_tree(tree, attrs))
+            result = cls._from_group(tree, RunInfo.from_tree(tree, attrs))
+            if isinstance(origin, (str, Path)) and origin != "result":
+                result.__dict__["_path"] = Path(origin)
+            return result
         except KeyError as exc:
             raise ResultFileError(f"{origin}: not a complete {cls.KIND} result (missing {exc})") from None
 
@@ -254,7 +316,20 @@ def _read_checked(path) -> tuple[dict, dict]:
 
 
 def read_result(path) -> Result:
-    """Any result file as its typed result (dispatch on the root attribute ``kind``)."""
+    """Any result file as its typed result (dispatch on the root attribute ``kind``).
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by mfpde (any kind, any version up to this one).
+
+    Returns
+    -------
+    Result
+        A :class:`PDEResult`, :class:`ParticleResult`, :class:`StudyResult`, :class:`CompareResult`,
+        :class:`LimitResult` or :class:`RegimesResult`; ``result.path`` is ``path``.  A file that
+        is none of them raises :class:`mfpde.errors.ResultFileError` in one line.
+    """
     tree, attrs = _read_checked(path)
     kind = _text(attrs["kind"])
     if kind not in RESULT_KINDS:
@@ -350,6 +425,12 @@ class PDEResult(Result):
     def index_of(self, t: float) -> int:
         return self.observables.index_of(t)
 
+    def _summary(self) -> list[str]:
+        mesh = f"n = {self.n}" if self.n is not None else f"mesh {Path(self.mesh_file).name}"
+        moving = ", moving mesh" if self.moving_mesh else ""
+        return [_times(self.t), f"{mesh}, {self.cell_type} degree {self.degree}{moving}",
+                f"density {_shape(self.density)}"]
+
     def _group_tree(self) -> dict:
         return {"observables": self.observables.tree(), "pde": {
             "mesh": {"vertices": self.vertices, "period": float(self.period)},
@@ -393,6 +474,10 @@ class ParticleResult(Result):
     integrator: str = ""
     rng_state: str = ""
     step: int = 0
+
+    def _summary(self) -> list[str]:
+        return [_times(self.observables.t), f"N = {self.N}, seed {self.seed}, {self.integrator}",
+                f"theta {_shape(self.theta)}"]
 
     def _group_tree(self) -> dict:
         return {"observables": self.observables.tree(), "particles": {
@@ -440,6 +525,12 @@ class StudyResult(Result):
     def observables(self) -> Observables:
         return self.pde.observables
 
+    def _summary(self) -> list[str]:
+        N = np.asarray(self.N).reshape(-1)
+        return [_times(self.t), f"N = {N.min()}..{N.max()} ({len(N)} values), {len(np.asarray(self.seeds))} seeds",
+                f"metrics {', '.join(self.metrics)} {_shape(next(iter(self.metrics.values()), None))}",
+                f"reference {self.pde.KIND}"]
+
     def _group_tree(self) -> dict:
         tree = self.pde._group_tree()
         example = None if self.example_theta is None else {
@@ -486,6 +577,10 @@ class CompareResult(Result):
     metrics: dict = field(default_factory=dict)
     pde_file: str = ""
     particle_files: list = field(default_factory=list)
+
+    def _summary(self) -> list[str]:
+        return [_times(self.t), f"{len(self.particle_files)} particle files",
+                f"metrics {', '.join(self.metrics)} {_shape(next(iter(self.metrics.values()), None))}"]
 
     def _group_tree(self) -> dict:
         return {"compare": {"t": np.asarray(self.t), "N": np.asarray(self.N), "seed": np.asarray(self.seed),
@@ -542,6 +637,10 @@ class LimitResult(Result):
     def description(self) -> str:
         return f"{self.rule}, M = {len(self.weights)}"
 
+    def _summary(self) -> list[str]:
+        clt = f"clt cov {_shape(self.clt_cov)}" if self.clt_cov is not None else "no clt"
+        return [_times(self.t), self.description, f"theta {_shape(self.theta)}", clt]
+
     def index_of(self, t: float) -> int:
         return self.observables.index_of(t)
 
@@ -589,6 +688,12 @@ class RegimesResult(Result):
 
     KIND: ClassVar[str] = "regimes"
     regimes: dict = field(default_factory=dict)
+
+    def _summary(self) -> list[str]:
+        N = np.asarray(self.regimes.get("N", [])).reshape(-1)
+        ns = f"N = {N.min()}..{N.max()} ({len(N)} values)" if len(N) else "no N"
+        return [_times(self.regimes.get("t")), ns, f"{len(np.asarray(self.regimes.get('seeds', [])))} seeds",
+                "scalings " + ", ".join(k for k in ("mean-field", "ntk") if k in self.regimes)]
 
     def _group_tree(self) -> dict:
         return {"regimes": self.regimes}

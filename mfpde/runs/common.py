@@ -10,13 +10,14 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from mfpde.config.case import Case
-from mfpde.errors import NonFiniteError
+from mfpde.errors import NonFiniteError, ResultFileError
 from mfpde.io.hdf5 import partial_path, provenance
-from mfpde.io.results import Observables
+from mfpde.io.results import Observables, Result, read_result
 from mfpde.io.resume import read_resume_file
 from mfpde.model.velocity import risk
 from mfpde.parallel import agree, collective
@@ -30,6 +31,43 @@ def _kill_after_save(saves: int) -> None:
     k = os.environ.get(KILL_AFTER_SAVE)
     if k and saves == int(k):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _RunPair(NamedTuple):
+    observables: dict
+    path: Path | None
+
+
+class Run(_RunPair):
+    """What ``run_pde``, ``run_particles`` and ``run_limit`` return: the pair ``(observables, path)``
+    (it unpacks as ``obs, path = run_pde(case)``, as before) that is also the typed result.
+
+    ``run.result`` is the :class:`mfpde.io.results.PDEResult` (with the density at every saved
+    time), :class:`~mfpde.io.results.ParticleResult` or :class:`~mfpde.io.results.LimitResult`,
+    read from ``path`` on first use (the density is never assembled in memory while the run
+    goes); any other attribute is the result's (``run.density``, ``run.theta``, ``run.t``).
+    A run with ``write=False`` has no file and no ``result`` beyond its observables.
+    """
+
+    @property
+    def result(self) -> Result:
+        cached = self.__dict__.get("_result")
+        if cached is None:
+            if self.path is None:
+                raise ResultFileError("the run was not written (write=False): it has its observables "
+                                      "(run.observables, run[0]) and no result file to read")
+            cached = self.__dict__["_result"] = read_result(self.path)
+        return cached
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.result, name)
+
+    def __repr__(self) -> str:
+        t = self.observables.get("t", [])
+        what = f"{len(t)} saved times" if len(t) else "no saved time"
+        return f"<Run {what}, file {self.path}: unpacks as (observables, path); .result reads the file>"
 
 
 @dataclass

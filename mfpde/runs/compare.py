@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mfpde.errors import ResultFileError
+from mfpde.progress import Progress
 from mfpde.analysis.rates import METRIC_NAMES
 from mfpde.analysis.metrics import negative_sobolev, wasserstein_torus
 from mfpde.io.results import (CompareResult, LimitResult, ParticleResult, PDEResult, RunInfo, StudyResult,
@@ -55,14 +56,15 @@ def common_times(t_a: np.ndarray, t_b: np.ndarray) -> list[tuple[int, int]]:
 
 
 def particle_metrics(pde: PDEResult, t, F, risk, moments, theta, *,
-                     wasserstein_times=None, wasserstein_grid: int | None = None) -> dict[str, np.ndarray]:
+                     wasserstein_times=None, wasserstein_grid: int | None = None,
+                     on_time=None) -> dict[str, np.ndarray]:
     """Every metric at the saved times ``t`` of a particle run (arrays of len(t)).
 
     ``theta`` (T, N, d); the times must be saved times of the PDE run.
     ``wasserstein_times`` restricts the (costlier) W1 to those indices (NaN elsewhere);
     ``wasserstein_grid`` fixes the grid of the reduction used for large problems in
     d >= 2 (:func:`mfpde.analysis.metrics.wasserstein_torus`; the same grid at every N keeps
-    the bias of the reduction the same kind across a study).
+    the bias of the reduction the same kind across a study); ``on_time(1)`` is called after each time.
     """
     T = len(t)
     out = {name: np.full(T, np.nan) for name in METRIC_NAMES}
@@ -76,13 +78,35 @@ def particle_metrics(pde: PDEResult, t, F, risk, moments, theta, *,
         if wasserstein_times is None or i in wasserstein_times:
             pts, mass = pde.atoms(j)
             out["wasserstein"][i] = wasserstein_torus(theta[i], pts, mass, p=1, n_grid=wasserstein_grid)
+        if on_time is not None:
+            on_time(1)
     return out
 
 
-def compare_files(pde_path, particle_paths, out_dir=None) -> dict:
-    """``mfpde compare``: metrics per saved time for each particle file against the reference (a PDE
-    or a limit file, DESIGN 10.2); writes NAME.compare.h5."""
+def compare_files(pde_path, particle_paths, out_dir=None, *, progress: bool = True) -> dict:
+    """``mfpde compare``: metrics per saved time for each particle file against the reference.
+
+    Parameters
+    ----------
+    pde_path : str or Path
+        The reference: a PDE, study or limit file (DESIGN 10.2).
+    particle_paths : list of str or Path
+        Particle files of the same case; their saved times in common with the reference are compared.
+    out_dir : str or Path, optional
+        Directory of ``NAME.compare.h5`` (default: beside ``pde_path``).
+    progress : bool
+        Progress over the files and their saved times on stderr.
+
+    Returns
+    -------
+    dict
+        ``path`` (the file written), ``lines`` (one summary line per particle file), ``metrics`` (per
+        file, name -> (T,) array of :data:`mfpde.analysis.rates.METRIC_NAMES`) and ``result`` (the
+        :class:`mfpde.io.results.CompareResult`).
+    """
     pde = load_reference(pde_path)
+    bar = Progress(len(particle_paths) * len(pde.t), f"compare {len(particle_paths)} files with {Path(pde_path).name}",
+                   enabled=progress, label="times")
     rows, lines, Ns, seeds = [], [], [], []
     t_ref = None
     for path in particle_paths:
@@ -101,16 +125,18 @@ def compare_files(pde_path, particle_paths, out_dir=None) -> dict:
         elif len(t) != len(t_ref) or np.any(np.abs(t - t_ref) > 1e-9):
             raise ResultFileError(f"{path}: saved times differ from the other particle files")
         m = particle_metrics(pde, t, o.F[idx], o.risk[idx], o.moments[idx], run.theta[idx],
-                             wasserstein_times=wasserstein_times(pde, t))
+                             wasserstein_times=wasserstein_times(pde, t), on_time=bar.update)
+        bar.update(len(pde.t) - len(idx))  # the reference's times this file does not have
         rows.append(m)
         Ns.append(run.N)
         seeds.append(run.seed)
         lines.append(f"{Path(path).name} (N={run.N}, seed={run.seed}) at t={t[-1]:g}: "
                      + ", ".join(f"{k}={m[k][-1]:.3e}" for k in METRIC_NAMES))
+    bar.close()
     out_dir = Path(out_dir) if out_dir else Path(pde_path).parent
     out_path = out_dir / (Path(pde_path).name.removesuffix(".h5").removesuffix(".pde") + ".compare.h5")
     info = RunInfo(case_name=pde.info.case_name, case_hash=pde.info.case_hash, d=pde.info.d,
-                   case_text=pde.info.case_text, data=pde.info.data)
+                   case_text=pde.info.case_text, data=pde.info.data, resolved_text=pde.info.resolved_text)
     result = CompareResult(info=info, t=t_ref, N=np.array(Ns), seed=np.array(seeds),
                            metrics={k: np.array([r[k] for r in rows]) for k in METRIC_NAMES},
                            pde_file=str(pde_path), particle_files=[str(p) for p in particle_paths])

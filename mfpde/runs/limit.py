@@ -50,6 +50,7 @@ from mfpde.progress import Progress
 from mfpde.numerics.quadrature import Rule, coarser_rule, make_rule
 from mfpde.io.results import LimitResult, Observables, RunInfo, read_result
 from mfpde.io.hdf5 import partial_path
+from mfpde.runs.common import Run
 
 THETA_FULL_MAX = 1 << 22  # /limit/theta holds every saved time while T * M * d <= this
 ACCURACIES = (1e-1, 1e-2, 1e-3)  # of max_k |f_N - F| in the experts-needed table
@@ -150,11 +151,37 @@ def _limit_result(case: Case, p: _Pass, freqs, extra: dict, t0: float, comm) -> 
 
 def run_limit(case: Case, points: int | None = None, *, out_dir=None, resume: bool = False, write: bool = True,
               comm: MPI.Comm = MPI.COMM_WORLD, progress: bool = True, estimate: bool = True,
-              clt: bool = True) -> tuple[dict, Path | None]:
-    """Push rho_0 forward by quadrature; returns (observables dict, path written or None).
+              clt: bool = True) -> "Run":
+    """Push rho_0 forward by quadrature (the tau = 0 limit, any d).
 
-    The dict has t, F (T, K), risk, moments, moment_freqs, ``error_estimate``
-    (T,) when ``estimate``, ``clt_cov`` (T, K, K) when ``clt``, and ``rule``.
+    Parameters
+    ----------
+    case : mfpde.config.case.Case
+        The case (``dynamics.tau`` must be 0).
+    points : int, optional
+        Number of quadrature points M (default ``[limit] points``).
+    out_dir : str or Path, optional
+        Directory of ``NAME.limit.h5`` (default: the case's).
+    resume : bool
+        Continue from ``NAME.limit.partial.h5``.
+    write : bool
+        Write the result file; False keeps only the observables.
+    comm : mpi4py.MPI.Comm
+        The ranks that share the points (collective call).
+    progress : bool
+        Progress of the main pass, the error estimate and the CLT on rank 0.
+    estimate : bool
+        Also run the coarser rule: ``error_estimate`` per saved time.
+    clt : bool
+        Also compute the CLT covariance and the experts needed.
+
+    Returns
+    -------
+    Run
+        Unpacks as ``(observables, path)``: the dict ``t``, ``F`` (T, K), ``risk``, ``moments``,
+        ``moment_freqs``, ``rule``, ``error_estimate`` (T,) when ``estimate``, ``clt_cov``
+        (T, K, K) and ``experts_needed`` when ``clt``; and the file written (None with
+        ``write=False``); ``run.result`` is the :class:`mfpde.io.results.LimitResult`.
     """
     check_limit_case(case)
     path = limit_path(case, out_dir) if write else None
@@ -163,7 +190,7 @@ def run_limit(case: Case, points: int | None = None, *, out_dir=None, resume: bo
 
 
 def _run_limit(case: Case, points, path: Path | None, resume: bool, comm, progress: bool, estimate: bool,
-               clt: bool) -> tuple[dict, Path | None]:
+               clt: bool) -> "Run":
     opts = case.limit
     M = opts.points if points is None else int(points)
     if M < 2:
@@ -194,8 +221,11 @@ def _run_limit(case: Case, points, path: Path | None, resume: bool, comm, progre
     extra: dict = {"limit": {}}
     if estimate:
         coarse = _new_pass(case, coarser_rule(rule, rho0, case.init), comm)
+        bar = Progress(case.dynamics.t_end, f"limit error estimate {coarse.rule.kind} M={len(coarse.rule.weights)}",
+                       enabled=progress and comm.rank == 0)
         _push(coarse, coarse.rule.points[coarse.start:coarse.stop], 0.0, times, 2 * opts.dt, freqs,
-              keep_theta=False)
+              on_step=bar.update, keep_theta=False)
+        bar.close()
         err = np.abs(np.array(coarse.F) - obs["F"]).max(axis=1)
         obs["error_estimate"] = err
         extra["limit"] = {"error_estimate": err, "coarse_rule": coarse.rule.describe}
@@ -203,7 +233,11 @@ def _run_limit(case: Case, points, path: Path | None, resume: bool, comm, progre
         c_rule = rule if len(rule.weights) <= opts.clt_points else make_rule(opts.rule, opts.clt_points, case.d,
                                                                             rho0, case.init)
         c_pass = _new_pass(case, c_rule, comm)
-        cov = clt_covariance(c_pass.flow, c_rule.points[c_pass.start:c_pass.stop], times, opts.dt)
+        # forward to t_end, then the adjoint back to 0: 2 t_end of steps
+        bar = Progress(2 * case.dynamics.t_end, f"limit clt {c_rule.kind} M={len(c_rule.weights)} (forward, adjoint)",
+                       enabled=progress and comm.rank == 0)
+        cov = clt_covariance(c_pass.flow, c_rule.points[c_pass.start:c_pass.stop], times, opts.dt, bar.update)
+        bar.close()
         need = experts_needed(cov, ACCURACIES)
         obs["clt_cov"] = cov
         extra["clt"] = {"cov": cov, "rule": c_rule.describe,
@@ -217,7 +251,7 @@ def _run_limit(case: Case, points, path: Path | None, resume: bool, comm, progre
     if path is not None and comm.rank == 0:
         _limit_result(case, main, freqs, extra, t0, comm).to_file(path, complete=True)
         partial_path(path).unlink(missing_ok=True)
-    return obs, path
+    return Run(obs, path)
 
 
 def _resume(path: Path, case: Case, p: _Pass, comm) -> tuple[np.ndarray, float] | None:

@@ -24,6 +24,7 @@ from mfpde.parallel import agree, collective
 from mfpde.progress import Progress
 from mfpde.runs.common import (
     Record,
+    Run,
     _kill_after_save,
     _out_dir,
     _restore_record,
@@ -42,7 +43,8 @@ def particle_result(case, system, record: Record, freqs, seed, state, t0) -> Par
     """The result of a particle run: what ran (N, seed, the integrator used, the case as run)."""
     table = table_as_run(case, "particles", n=system.n, seed=seed, save_every=case.particles.save_every)
     info = RunInfo.of_case(case, run_provenance(case, system.comm.size, t0), table,
-                           settings=settings_json(case, "particles"))
+                           settings=settings_json(case, "particles"),
+                           ran={"particles": {"integrator": system.integrator}})
     return ParticleResult(info=info, observables=record.observables(freqs), theta=np.array(record.fields),
                           N=system.n, seed=seed, integrator=system.integrator,
                           rng_state=json.dumps(state.rng.bit_generator.state), step=state.step)
@@ -50,11 +52,35 @@ def particle_result(case, system, record: Record, freqs, seed, state, t0) -> Par
 
 def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, out_dir=None,
                   resume: bool = False, write: bool = True, comm: MPI.Comm = MPI.COMM_WORLD,
-                  progress: bool = True) -> tuple[dict, Path | None]:
-    """Train the N-expert mixture; returns (observables dict, path written or None).
+                  progress: bool = True) -> Run:
+    """Train the N-expert mixture by gradient flow from N i.i.d. draws of rho_0.
 
-    The observables dict has t, F (T, K), risk (T,), moments (T, F),
-    moment_freqs, and on rank 0 theta (T, N, d).
+    Parameters
+    ----------
+    case : mfpde.config.case.Case
+        The case.
+    n : int, optional
+        Number of experts N (default ``[particles] n``).
+    seed : int, optional
+        Seed of the initial draw and the noise (default ``[particles] seed``).
+    out_dir : str or Path, optional
+        Directory of ``NAME.particles.N{n}.seed{seed}.h5`` (default: the case's).
+    resume : bool
+        Continue from the partial file (or return a finished file as it is).
+    write : bool
+        Write the result file; False keeps only the observables.
+    comm : mpi4py.MPI.Comm
+        The ranks that share the experts (collective call).
+    progress : bool
+        Progress bar or log lines on rank 0.
+
+    Returns
+    -------
+    Run
+        Unpacks as ``(observables, path)``: the dict ``t``, ``F`` (T, K), ``risk`` (T,),
+        ``moments`` (T, F), ``moment_freqs`` and on rank 0 ``theta`` (T, N, d); and the file
+        written (None with ``write=False``); ``run.result`` is the
+        :class:`mfpde.io.results.ParticleResult` read from the file.
     """
     n = case.particles.n if n is None else int(n)
     seed = case.particles.seed if seed is None else int(seed)
@@ -69,7 +95,7 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
 
 
 def _run_particles(case: Case, n: int, seed: int, path: Path | None, resume: bool, comm: MPI.Comm,
-                   progress: bool) -> tuple[dict, Path | None]:
+                   progress: bool) -> Run:
     from mfpde.particles.system import ParticleSystem
 
     opts, dyn = case.particles, case.dynamics
@@ -84,7 +110,7 @@ def _run_particles(case: Case, n: int, seed: int, path: Path | None, resume: boo
     if resume and path is not None:
         state, finished = _resume_particles(path, case, system, record, state, n, seed)
         if finished:  # nothing left to do: the result stays as it is
-            return _particle_observables(record, freqs, comm), path
+            return Run(_particle_observables(record, freqs, comm), path)
 
     def save():
         F = system.output(state.theta)
@@ -113,7 +139,7 @@ def _run_particles(case: Case, n: int, seed: int, path: Path | None, resume: boo
     if path is not None and comm.rank == 0:
         particle_result(case, system, record, freqs, seed, state, t0).to_file(path, complete=True)
         partial_path(path).unlink(missing_ok=True)
-    return obs, path
+    return Run(obs, path)
 
 
 def _particle_observables(record: Record, freqs, comm) -> dict:

@@ -35,6 +35,7 @@ from mfpde.pde.petsc_options import check_petsc_options
 from mfpde.progress import Progress
 from mfpde.runs.common import (
     Record,
+    Run,
     _kill_after_save,
     _out_dir,
     _restore_record,
@@ -101,8 +102,34 @@ def pde_header(case, solver, record: Record, freqs, t0, comm) -> PDEResult:
 
 
 def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = True,
-            comm: MPI.Comm = MPI.COMM_WORLD, progress: bool = True, companion: bool = True) -> tuple[dict, Path | None]:
-    """Solve the mean-field PDE; returns (observables dict, path written or None)."""
+            comm: MPI.Comm = MPI.COMM_WORLD, progress: bool = True, companion: bool = True) -> Run:
+    """Solve the mean-field PDE from t = 0 to ``t_end``, saving at ``[pde] save_every``.
+
+    Parameters
+    ----------
+    case : mfpde.config.case.Case
+        The case (:func:`mfpde.config.case.load_case` or :func:`~mfpde.config.case.case_from_dict`).
+    out_dir : str or Path, optional
+        Directory of ``NAME.pde.h5`` (default: the case's ``[output] directory``).
+    resume : bool
+        Continue from ``NAME.pde.partial.h5`` (or return a finished file as it is).
+    write : bool
+        Write the result file (and the ParaView companion); False keeps only the observables.
+    comm : mpi4py.MPI.Comm
+        The ranks that share the mesh (collective call).
+    progress : bool
+        Progress bar on a terminal, sparse lines in a log (rank 0).
+    companion : bool
+        Write the VTX (ADIOS2 ``.bp``) file of the density for ParaView.
+
+    Returns
+    -------
+    Run
+        Unpacks as ``(observables, path)``: the dict ``t`` (T,), ``F`` (T, K), ``risk``, ``moments``
+        (T, F), ``moment_freqs``, ``mass``, ``min_rho``, and the file written (None with
+        ``write=False``); ``run.result`` is the :class:`mfpde.io.results.PDEResult` read from the
+        file, with the density ``(T, cells, nodes)`` at every saved time.
+    """
     agree(comm, check_pde_case, case, root_only=True)
     agree(comm, check_pde_budget, case, root_only=True)
     path = pde_path(case, out_dir) if write else None
@@ -111,7 +138,7 @@ def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = Tru
 
 
 def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progress: bool,
-             companion: bool) -> tuple[dict, Path | None]:
+             companion: bool) -> Run:
     solver = build_pde_solver(case, comm)
     freqs = moment_freqs(case.d, case.pde.moment_max)
     times = case.save_times(case.pde.save_every)
@@ -126,7 +153,7 @@ def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progre
         if found is not None:
             tree, attrs = found
             if attrs.get("complete"):  # nothing left to do: the result stays as it is
-                return tree["observables"], path
+                return Run(tree["observables"], path)
             _restore_record(record, tree["observables"], None, extra_keys=("mass", "min_rho"))
             steps = int(tree["pde"]["steps"])
             vtx = Companion(path, solver, comm) if companion else None
@@ -178,4 +205,4 @@ def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progre
               "the run went on with that mesh fixed", file=sys.stderr)
     if output is not None:
         output.finish(run_provenance(case, comm.size, t0))
-    return record.observables(freqs).as_dict(), path
+    return Run(record.observables(freqs).as_dict(), path)

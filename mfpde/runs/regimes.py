@@ -98,8 +98,28 @@ def run_regimes(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Co
                 progress: bool = True, plots: bool = True) -> dict:
     """Run the experiment; rank 0 writes ``NAME.regimes.h5`` (and the report).
 
-    Returns a dict with ``path``, ``report``, ``fits`` and printable ``lines``
-    (meaningful on rank 0).
+    Parameters
+    ----------
+    case : mfpde.config.case.Case
+        The case (mean-field scaling; its ``ntk`` twin is derived from it).
+    ns : list of int, optional
+        Particle numbers N, at least two distinct (default ``[regimes] n``).
+    n_seeds : int, optional
+        Seeds per N (default ``[regimes] seeds``).
+    out_dir : str or Path, optional
+        Directory of the files (default: the case's).
+    comm : mpi4py.MPI.Comm
+        The runs are dealt over these ranks.
+    progress : bool
+        Progress on rank 0.
+    plots : bool
+        Write the figures and the report.
+
+    Returns
+    -------
+    dict
+        ``path`` (``NAME.regimes.h5``), ``report`` (or None), ``fits`` (scaling -> quantity ->
+        slope, ci, intercept, r2, predicted) and printable ``lines``; meaningful on rank 0.
     """
     t0 = time.perf_counter()
     ns = sorted(set(ns or case.regimes.n))

@@ -68,13 +68,37 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
               progress: bool = True, plots: bool = True, wasserstein: str = "ends", resume: bool = False) -> dict:
     """Run the whole study; rank 0 writes ``NAME.study.h5`` and the report.
 
-    ``fits`` maps each metric name to its :class:`mfpde.io.results.Fit`;
-    ``result`` is the :class:`mfpde.io.results.StudyResult` written.
-    ``wasserstein``: at ``"all"`` saved times, or at the ``"ends"`` (t = 0 and
-    t_end; the default: an exact-enough W1 at N = 16384 in d = 2 costs seconds,
-    the other metrics microseconds).  In d >= 2, W1 uses the grid reduction of
-    :func:`mfpde.analysis.metrics.wasserstein_torus` with a fixed grid (:data:`WASSERSTEIN_GRID`).  Returns a dict with ``path``, ``report``, ``fits`` and
-    printable ``lines`` (meaningful on rank 0).
+    In d >= 2, W1 uses the grid reduction of :func:`mfpde.analysis.metrics.wasserstein_torus`
+    with a fixed grid (:data:`WASSERSTEIN_GRID`).
+
+    Parameters
+    ----------
+    case : mfpde.config.case.Case
+        The case.
+    ns : list of int, optional
+        Particle numbers N, at least two distinct (default ``[study] n``).
+    n_seeds : int, optional
+        Seeds per N, >= 2 (default ``[study] seeds``).
+    out_dir : str or Path, optional
+        Directory of every file of the study (default: the case's).
+    comm : mpi4py.MPI.Comm
+        The particle runs are dealt over these ranks.
+    progress : bool
+        Progress of each phase on rank 0.
+    plots : bool
+        Write the figures and the Markdown report.
+    wasserstein : {"ends", "all"}
+        W1 at t = 0 and t_end only (the default: an exact-enough W1 at N = 16384 in
+        d = 2 costs seconds, the other metrics microseconds), or at every saved time.
+    resume : bool
+        Reuse the finished runs and continue the interrupted ones.
+
+    Returns
+    -------
+    dict
+        ``path`` (``NAME.study.h5``), ``report`` (its Markdown report or None), ``fits`` and
+        ``fits_t_end`` (metric name -> :class:`mfpde.io.results.Fit`), ``lines`` (printable) and
+        ``result`` (the :class:`mfpde.io.results.StudyResult` written); meaningful on rank 0.
     """
     t0 = time.perf_counter()
     ns = sorted(set(ns or case.study.n))
