@@ -358,10 +358,12 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
     """Validate a case table (the parsed TOML) and build its expert and data.
 
     ``expert`` may be any :class:`mfpde.experts.Expert` object (for example a
-    user's classical expert built in a script); it replaces ``[expert]``.
+    user's classical expert built in a script) or a PennyLane QNode
+    ``f(x, theta)`` (translated into gate rows, :mod:`mfpde.experts.qnode`);
+    it replaces ``[expert]``.
     """
     from mfpde.config.data import load_data
-    from mfpde.experts import build_expert
+    from mfpde.experts import as_expert, build_expert
 
     if not isinstance(table, dict):
         raise CaseError("case", "must be a table")
@@ -380,6 +382,7 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
         _check_theta_indices(section("expert"))
         expert = build_expert(section("expert") or _missing("expert"), base_dir)
     else:
+        expert = as_expert(expert)  # a PennyLane QNode becomes its gate rows (mfpde.experts.qnode)
         table["expert"] = {"kind": "object", "describe": str(expert.describe())}
     data = load_data(section("data") or _missing("data"), expert, base_dir)
     output = section("output")
