@@ -85,6 +85,9 @@ def test_a_run_with_the_qnode_gives_the_risk_of_the_gate_row_case():
     assert a["risk"][-1] < 0.7 * a["risk"][0]  # it trained
     np.testing.assert_allclose(b["risk"], a["risk"], rtol=1e-12, atol=0)
     np.testing.assert_allclose(b["theta"], a["theta"], rtol=0, atol=1e-12)
+    again = case_from_dict(qcase.table)  # the case as run records the rows: it loads without the QNode
+    assert qcase.table["expert"]["kind"] == "qnn" and type(again.expert) is QNNExpert
+    assert again.expert.describe()["gates"] == qcase.expert.describe()["gates"] == rows.expert.describe()["gates"]
 
 
 def test_a_builder_function_and_the_python_kind_take_the_qnode_path(tmp_path):

@@ -383,7 +383,8 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
         expert = build_expert(section("expert") or _missing("expert"), base_dir)
     else:
         expert = as_expert(expert)  # a PennyLane QNode becomes its gate rows (mfpde.experts.qnode)
-        table["expert"] = {"kind": "object", "describe": str(expert.describe())}
+        as_table = getattr(expert, "case_table", None)  # a QNode's rows: a [expert] table that loads again
+        table["expert"] = as_table() if as_table else {"kind": "object", "describe": str(expert.describe())}
     data = load_data(section("data") or _missing("data"), expert, base_dir)
     output = section("output")
     _check_keys(output, {"directory"}, "output")

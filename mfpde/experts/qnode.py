@@ -244,6 +244,14 @@ class QNodeExpert(QNNExpert):
                                       "showed (a stochastic device or shots?); use kind = \"python\"")
         return worst
 
+    def case_table(self) -> dict:
+        """The ``[expert]`` table of the translated rows (``kind = "qnn"``): the case as run, loadable again."""
+        out = {"kind": "qnn", "wires": self.wires, "device": self.device_name,
+               "observable": [[p, w] for p, w in self.observable], "gates": [g.as_list() for g in self.gates]}
+        if self.method_requested != "auto":
+            out["method"] = self.method_requested
+        return out
+
     def describe(self) -> dict:
         out = super().describe()
         out["source"] = f"PennyLane QNode {getattr(getattr(self.source, 'func', None), '__qualname__', '?')}"
