@@ -24,8 +24,8 @@ import tomllib
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from mfpde.config.case import case_from_dict
 from mfpde.errors import CaseError
 
@@ -72,7 +72,7 @@ def loaded(case, section: str, key: str):
 
 def _section_tabulated(section: str, page: str) -> bool:
     text = (ROOT / "docs" / page).read_text()
-    return re.search(rf"^\|\s*`?\[{section}\]`?\s*\|", text, re.M) is not None
+    return re.search(rf"^\|\s*`?\[{section}\]`?\s*\|", text, re.MULTILINE) is not None
 
 
 def _diffusion_default_options() -> dict:

@@ -5,7 +5,6 @@ import importlib.util
 import re
 
 import pytest
-
 from conftest import ROOT
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs" / "examples").glob("*.py"))]
@@ -19,7 +18,7 @@ def test_every_named_source_file_exists(page):
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_every_import_line_imports(page):
-    for module, names in re.findall(r"^\s*from (mfpde[\w.]*) import ([\w, ]+)", page.read_text(), re.M):
+    for module, names in re.findall(r"^\s*from (mfpde[\w.]*) import ([\w, ]+)", page.read_text(), re.MULTILINE):
         mod = importlib.import_module(module)
         for name in (n.strip() for n in names.split(",") if n.strip()):
             assert hasattr(mod, name) or importlib.util.find_spec(f"{module}.{name}"), \

@@ -132,8 +132,8 @@ def scaled_observable(x, theta):
 
 
 @pytest.mark.parametrize("qnode, message", [
-    (doubled, r"gate 1: RY on wires \[0\]\): RY has the angle 2 \* theta\[0\], which the gate language cannot "
-              r"express: .*write k \* theta\[i\] \(integer k\) as k gates by theta\[i\]"),
+    (doubled, (r"gate 1: RY on wires \[0\]\): RY has the angle 2 \* theta\[0\], which the gate language "
+               r"cannot express: .*write k \* theta\[i\] \(integer k\) as k gates by theta\[i\]")),
     (controlled, r"from CRX\): RY has the angle 0\.5 \* theta\[0\]"),
     (scaled_observable, r"one Pauli word with coefficient 1 .*got 0\.5 \* Z\(0\)"),
 ])
