@@ -69,7 +69,10 @@ def qnode_of(obj):
         except (TypeError, ValueError):
             return None
         if not required:
-            built = obj()
+            try:
+                built = obj()
+            except Exception:  # not a builder (say, a function whose arguments all have defaults)
+                return None
             return built if _is_qnode(built) else None
     return None
 
