@@ -59,6 +59,10 @@ def _integer_at_least(minimum: int):
     return parse
 
 
+# `mfpde study --quick`: three N a factor 4 apart and 4 seeds (the default is N = 64..16384, 8 seeds)
+QUICK_STUDY_N = (64, 256, 1024)
+QUICK_STUDY_SEEDS = 4
+
 _positive, _nonnegative, _at_least_two = _integer_at_least(1), _integer_at_least(0), _integer_at_least(2)
 
 
@@ -108,7 +112,10 @@ def cmd_study(args, comm) -> None:
     case = _case(args.case, comm)
     if args.n is not None and len(set(args.n)) < 2:
         raise CaseError("--n", f"needs at least two distinct values to fit a rate, got {args.n}")
-    out = run_study(case, ns=args.n, n_seeds=args.seeds, out_dir=args.out, comm=comm,
+    ns, seeds = args.n, args.seeds
+    if args.quick:  # explicit --n / --seeds still win
+        ns, seeds = ns or list(QUICK_STUDY_N), seeds or QUICK_STUDY_SEEDS
+    out = run_study(case, ns=ns, n_seeds=seeds, out_dir=args.out, comm=comm,
                     progress=not args.quiet, plots=not args.no_plots, resume=args.resume)
     _say(comm, *out["lines"], f"wrote {out['path']}", f"report: {out['report']}")
 
@@ -191,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
                      resume=True)
     sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (default [study] n)")
     sp.add_argument("--seeds", type=_at_least_two, help="seeds per N, >= 2 (default [study] seeds)")
+    sp.add_argument("--quick", action="store_true",
+                    help=f"a small study: N = {','.join(map(str, QUICK_STUDY_N))} and {QUICK_STUDY_SEEDS} seeds "
+                         "(unless --n / --seeds are given); same output names, so use another --out to keep a full study")
     sp.add_argument("--no-plots", action="store_true", help="skip the figures of the report")
 
     sp = run_command("regimes", "lazy (NTK) against mean-field training over N and seeds, both limits, report",
@@ -209,7 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("MPLBACKEND", "Agg")
-    from mpi4py import MPI
+    try:
+        from mpi4py import MPI
+    except (ImportError, RuntimeError) as exc:  # mpi4py >= 4 finds no MPI library: RuntimeError
+        print(f"mfpde: error: {no_mpi_line(exc)}", file=sys.stderr, flush=True)
+        return 2
 
     use_writable_cache()
     comm = MPI.COMM_WORLD
@@ -232,6 +246,14 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()  # a bug, not a user error: keep the traceback, but end every rank
         return _end_job(comm, 1)
     return 0
+
+
+def no_mpi_line(exc: BaseException) -> str:
+    """The one line for an mpi4py that cannot load an MPI library (a plain ``pip install .``)."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return (f"mpi4py finds no MPI library ({first}): pip install \".[wheel]\" (DOLFINx 0.11 with MPICH: every "
+            "command), or pip install mpich (every command but pde and study), or load your site's MPI and "
+            "DOLFINx (docs/clusters.md)")
 
 
 def _fail(comm, line: str, collective: bool) -> int:

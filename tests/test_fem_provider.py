@@ -1,4 +1,4 @@
-"""The DOLFINx provider (mfpde/fem.py): the wheel, a site DOLFINx, or one clear refusal.
+"""The DOLFINx provider (mfpde/pde/fem.py): the wheel, a site DOLFINx, or one clear refusal.
 
 A site installation (conda-forge, Spack, a module) is simulated by hiding the
 ``dolfinx_solver`` package from the import system: ``dolfinx`` is then found
@@ -56,8 +56,8 @@ def test_no_dolfinx_is_one_clear_error():
     """, hidden=("dolfinx_solver", "dolfinx"))
     assert proc.returncode == 0, proc.stderr
     line = proc.stdout.strip()
-    assert line.startswith("DolfinxMissing | mfpde: DOLFINx 0.11 is not importable")
-    assert "pip install 'mfpde[wheel]'" in line and "\n" not in line
+    assert line.startswith("DolfinxMissing | the PDE needs DOLFINx 0.11, not importable here")
+    assert 'pip install ".[wheel]"' in line and "\n" not in line
 
 
 @pytest.mark.parametrize("version", ["0.10.0", "0.12.1", "1.0", "garbage"])

@@ -53,7 +53,8 @@ out = os.environ.get("MFPDE_EXAMPLE_OUT") or tempfile.mkdtemp()
 
 # ## The limit and the mixture
 #
-# The PDE on a 24 x 24 periodic triangle mesh, then 1024 experts.
+# The PDE on a 24 x 24 periodic quadrilateral mesh (DG3, the default cell and
+# degree), then 1024 experts.
 
 _, pde_file = run_pde(case, out_dir=out, progress=False, companion=False)
 _, particle_file = run_particles(case, 1024, seed=0, out_dir=out, progress=False)

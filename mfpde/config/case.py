@@ -364,8 +364,9 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
     base_dir : str or Path
         Where relative paths of the table (data files, meshes) start.
     expert : mfpde.experts.Expert, optional
-        Any expert object (for example a user's classical expert built in a script);
-        it replaces ``[expert]``.
+        Any expert object (for example a user's classical expert built in a script)
+        or a PennyLane QNode ``f(x, theta)`` (translated into gate rows,
+        :mod:`mfpde.experts.qnode`); it replaces ``[expert]``.
 
     Returns
     -------
@@ -374,7 +375,7 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
         :class:`mfpde.errors.CaseError` naming it.
     """
     from mfpde.config.data import load_data
-    from mfpde.experts import build_expert
+    from mfpde.experts import as_expert, build_expert
 
     if not isinstance(table, dict):
         raise CaseError("case", "must be a table")
@@ -393,7 +394,9 @@ def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> C
         _check_theta_indices(section("expert"))
         expert = build_expert(section("expert") or _missing("expert"), base_dir)
     else:
-        table["expert"] = {"kind": "object", "describe": str(expert.describe())}
+        expert = as_expert(expert)  # a PennyLane QNode becomes its gate rows (mfpde.experts.qnode)
+        as_table = getattr(expert, "case_table", None)  # a QNode's rows: a [expert] table that loads again
+        table["expert"] = as_table() if as_table else {"kind": "object", "describe": str(expert.describe())}
     data = load_data(section("data") or _missing("data"), expert, base_dir)
     output = section("output")
     _check_keys(output, {"directory"}, "output")

@@ -17,7 +17,9 @@ Modules:
 - :mod:`.cost` -- the cost model that picks the path per expert;
 - :mod:`.qnn`, :mod:`.classical`, :mod:`.user` -- the kinds ``qnn``,
   ``cosine``, ``python``;
-- :mod:`.registry` -- kinds by name and :func:`build_expert`.
+- :mod:`.qnode` -- a PennyLane QNode translated into gate rows (a ``qnn``
+  expert), checked against the QNode;
+- :mod:`.registry` -- kinds by name, :func:`build_expert` and :func:`as_expert`.
 """
 
 from mfpde.experts.base import BoundExpert, Expert, data_dim_required
@@ -33,7 +35,8 @@ from mfpde.experts.gates import (
                                  parse_observable,
 )
 from mfpde.experts.qnn import QNNExpert
-from mfpde.experts.registry import EXPERT_KINDS, build_expert, known_kinds, register_kind
+from mfpde.experts.qnode import QNodeExpert
+from mfpde.experts.registry import EXPERT_KINDS, as_expert, build_expert, known_kinds, register_kind
 from mfpde.experts.statevector import StatevectorBound
 from mfpde.experts.user import PythonExpert
 
@@ -41,7 +44,7 @@ KNOWN_KINDS = known_kinds()
 
 __all__ = [
     "BoundExpert", "CHANNEL_TABLE", "CosineExpert", "EXPERT_KINDS", "Expert", "GATE_ALIASES", "GATE_TABLE",
-    "KNOWN_KINDS", "PAULIS", "PythonExpert", "QNNExpert", "StatevectorBound", "TrigPolyBound", "build_expert",
+    "KNOWN_KINDS", "PAULIS", "PythonExpert", "QNNExpert", "QNodeExpert", "as_expert", "StatevectorBound", "TrigPolyBound", "build_expert",
     "data_dim_required", "fourier_from_samples", "fourier_grid", "hardware_efficient", "known_kinds", "parse_gates",
     "parse_observable", "register_kind",
 ]

@@ -3,7 +3,10 @@
 :func:`build_expert` turns the ``[expert]`` table into an expert; every kind
 declares its required and optional keys, and an unknown or missing key is a
 :class:`~mfpde.errors.CaseError` naming it.  :func:`register_kind` adds a kind
-(for example from a plug-in or a user script).
+(for example from a plug-in or a user script).  :func:`as_expert` turns the
+``expert=`` object of ``case_from_dict`` into an expert: an :class:`Expert`
+as it is, a PennyLane QNode (or a function of no arguments building one)
+through :class:`~mfpde.experts.qnode.QNodeExpert`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from mfpde.errors import CaseError
 from mfpde.experts.base import Expert
 from mfpde.experts.classical import CosineExpert
 from mfpde.experts.qnn import QNNExpert
+from mfpde.experts.qnode import QNodeExpert, qnode_of
 from mfpde.experts.user import PythonExpert
 
 
@@ -77,11 +81,33 @@ register_kind(
     optional=("device", "method"),
 )
 register_kind("cosine", lambda s, _: CosineExpert(s["d"], s.get("m")), required=("d",), optional=("m",))
+def as_expert(obj) -> Expert:
+    """The ``expert=`` argument of ``case_from_dict`` as an expert.
+
+    An object with ``bind`` (an :class:`Expert` or one written to its
+    interface) is returned as it is; a PennyLane QNode, or a function of no
+    arguments that builds one, becomes a :class:`QNodeExpert` (its gate rows,
+    checked against it); anything else is a :class:`CaseError`.
+    """
+    if hasattr(obj, "bind") and hasattr(obj, "d"):
+        return obj
+    qnode = qnode_of(obj)
+    if qnode is not None:
+        return QNodeExpert(qnode)
+    raise CaseError("expert", f"must be an mfpde expert (d, m, bind(x), describe()) or a PennyLane QNode "
+                              f"f(x, theta), got {type(obj).__name__}")
+
+
+def _python_kind(s: dict, base_dir) -> Expert:
+    """``kind = "python"``: a function (x, theta) -> (values, grads), or a QNode (or its builder) as gate rows."""
+    expert = PythonExpert(s["function"], s["d"], s.get("m"), base_dir=base_dir, max_frequency=s.get("max_frequency"))
+    qnode = qnode_of(expert.function)
+    return expert if qnode is None else QNodeExpert(qnode, d=expert.d, m=expert.m)
+
+
 register_kind(
     "python",
-    lambda s, base_dir: PythonExpert(
-        s["function"], s["d"], s.get("m"), base_dir=base_dir, max_frequency=s.get("max_frequency")
-    ),
+    _python_kind,
     required=("function", "d"),
     optional=("m", "max_frequency"),
 )

@@ -7,6 +7,16 @@ on every MPI rank).  Anything the user code does wrong -- an exception, a
 ``sys.exit``, an output of the wrong type or shape, a non-finite number --
 becomes a one-line :class:`~mfpde.errors.CaseError` for ``expert.function``
 that names the function.
+
+With ``max_frequency = [n_1, ..., n_d]`` the function is declared a
+trigonometric polynomial of degree :math:`n_i` in :math:`\theta_i`; ``bind``
+then samples it once on the :math:`\prod_i (2 n_i + 1)` grid of
+:mod:`.fourier` (one call) and evaluates the exact Fourier path afterwards,
+after checking values and gradients against the function at
+:data:`CHECK_POINTS` random parameters (relative :data:`CHECK_RTOL`; a wrong
+degree is refused naming ``expert.max_frequency``).  Without it, or when the
+coefficient table would exceed :data:`mfpde.experts.cost.FOURIER_TABLE_BYTES`,
+the function is called at every evaluation.
 """
 
 from __future__ import annotations
@@ -20,9 +30,13 @@ from typing import Callable
 import numpy as np
 
 from mfpde.errors import CaseError
+from mfpde.experts import cost
 from mfpde.experts.base import BoundExpert, Expert, as_data, as_theta, is_int, positive_int
+from mfpde.experts.fourier import TrigPolyBound, fourier_from_samples, fourier_grid
 
 KEY = "expert.function"
+CHECK_POINTS = 3
+CHECK_RTOL = 1e-9
 
 
 def _one_line(exc: BaseException) -> str:
@@ -127,9 +141,35 @@ class PythonExpert(Expert):
         self._max_frequency = max_frequency
 
     def bind(self, x) -> BoundExpert:
+        """The function at the data ``x``; its exact Fourier path when ``max_frequency`` is given (and fits)."""
         x = as_data(x, self.m)
         d, fn, ref = self.d, self.function, self.ref
-        return lambda theta: _checked_call(fn, ref, x, as_theta(theta, d), d)
+
+        def direct(theta):
+            return _checked_call(fn, ref, x, as_theta(theta, d), d)
+
+        degrees = self._max_frequency
+        if degrees is None:
+            return direct
+        coefficients = int(np.prod([2 * n + 1 for n in degrees]))
+        if 16 * coefficients * (d + 1) * x.shape[0] > cost.FOURIER_TABLE_BYTES:
+            return direct
+        return self._fourier(direct, degrees)
+
+    def _fourier(self, direct, degrees) -> TrigPolyBound:
+        """Coefficients from one call on the grid, checked against the function at random theta."""
+        values, _ = direct(fourier_grid(degrees))
+        bound = TrigPolyBound(degrees, *fourier_from_samples(values, degrees))
+        theta = np.random.default_rng(0).uniform(-np.pi, np.pi, (CHECK_POINTS, self.d))
+        (v, g), (pv, pg) = direct(theta), bound(theta)
+        err = max(np.abs(v - pv).max(), np.abs(g - pg).max())
+        scale = 1.0 + max(np.abs(v).max(), np.abs(g).max())
+        if not err <= CHECK_RTOL * scale:
+            raise CaseError("expert.max_frequency", f"{self.ref} is not a trigonometric polynomial of degree "
+                                                    f"{list(degrees)} in theta: its Fourier path differs from it by "
+                                                    f"{err:.2e} at random theta (raise the degrees, or leave "
+                                                    "max_frequency out)")
+        return bound
 
     def max_frequency(self):
         return self._max_frequency

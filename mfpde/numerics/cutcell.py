@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 from functools import lru_cache
 
-import basix
 import numpy as np
 
 DIM = {"interval": 1, "triangle": 2, "quadrilateral": 2, "tetrahedron": 3, "hexahedron": 3}
@@ -67,6 +66,8 @@ def simplex_rule(d: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
     """Basix Gauss rule of ``degree`` on the reference simplex (weights sum to 1/d!)."""
     if d == 1:
         return tensor_rule(1, degree // 2 + 1)
+    import basix  # here, not at the top: the particles (box starts on boxes) run without the FEM stack
+
     p, w = basix.make_quadrature(getattr(basix.CellType, SIMPLEX[d]), max(degree, 1))
     return np.asarray(p, dtype=np.float64), np.asarray(w, dtype=np.float64)
 

@@ -2,7 +2,7 @@
 
 mfpde runs on any DOLFINx 0.11 with real (float64) PETSc scalars:
 
-* the ``dolfinx-solver-real`` wheel (``pip install 'mfpde[wheel]'``, what
+* the ``dolfinx-solver-real`` wheel (``pip install ".[wheel]"``, what
   ``scripts/bootstrap.sh`` installs): DOLFINx, PETSc, parallel HDF5 and MPICH
   in one binary; its package ``dolfinx_solver`` must be imported before
   ``dolfinx`` and ``petsc4py`` so that its libraries are the ones loaded;
@@ -23,8 +23,8 @@ import numpy as np
 from mfpde.errors import MfpdeError
 
 REQUIRED = (0, 11)
-HOW_TO_GET = ("install one: pip install 'mfpde[wheel]' (DOLFINx wheel with its own MPICH), "
-              "or conda install -c conda-forge 'fenics-dolfinx=0.11' (see docs/clusters.md)")
+HOW_TO_GET = ('pip install ".[wheel]" (the DOLFINx wheel with its own MPICH) or load your site\'s DOLFINx 0.11 '
+              "(conda-forge fenics-dolfinx=0.11, Spack, a module; docs/clusters.md)")
 
 
 class DolfinxMissing(MfpdeError, ImportError):
@@ -50,7 +50,7 @@ try:
     import dolfinx.mesh
     from petsc4py import PETSc
 except ImportError as exc:  # pragma: no cover - exercised by a simulated missing provider
-    raise DolfinxMissing(f"mfpde: DOLFINx 0.11 is not importable ({exc}); {HOW_TO_GET}") from exc
+    raise DolfinxMissing(f"the PDE needs DOLFINx 0.11, not importable here ({exc}): {HOW_TO_GET}") from exc
 
 
 def check_version(version: str, provider: str = PROVIDER) -> None:
@@ -61,12 +61,12 @@ def check_version(version: str, provider: str = PROVIDER) -> None:
     except (IndexError, ValueError):
         found = None
     if found != REQUIRED:
-        raise DolfinxMissing(f"mfpde: needs DOLFINx {REQUIRED[0]}.{REQUIRED[1]}, found {version} ({provider}); "
+        raise DolfinxMissing(f"needs DOLFINx {REQUIRED[0]}.{REQUIRED[1]}, found {version} ({provider}): "
                              f"{HOW_TO_GET}")
 
 
 check_version(dolfinx.__version__)
 if np.dtype(PETSc.ScalarType).kind != "f":  # pragma: no cover
-    raise DolfinxMissing(f"mfpde: needs real PETSc scalars, found {PETSc.ScalarType}; {HOW_TO_GET}")
+    raise DolfinxMissing(f"needs real PETSc scalars, found {PETSc.ScalarType}: {HOW_TO_GET}")
 
 __all__ = ["dolfinx", "PETSc", "PROVIDER", "DolfinxMissing", "check_version"]
