@@ -21,8 +21,9 @@ compare     ``metrics`` (every metric against t, one curve per particle file)
 
 Every ``plot_*`` function takes a result object of :mod:`mfpde.io.results`
 and the output path and returns that path.  Only numpy, h5py and matplotlib
-(Agg) are needed; the PDE density is evaluated with :mod:`mfpde.numerics.fields`
-(numpy only), with cell averages as a fallback.
+(Agg) are needed; the PDE density is evaluated on a regular grid by
+:mod:`mfpde.report.density_grid` (numpy only, seconds for 10^4 cells), with
+cell averages as a fallback.
 """
 
 from __future__ import annotations
@@ -127,7 +128,9 @@ class DensityView:
 
     ``grid`` (d = 1: (n,), d >= 2: (n, n) indexed [theta_2, theta_1]) with the
     centres ``axis``; for d = 3 the grid is the marginal ``int rho d theta_3``.
-    If :func:`mfpde.numerics.fields.evaluate_cellwise` is not usable, ``grid`` is None
+    The grid is :func:`mfpde.report.density_grid.grid_values` (the values of
+    :func:`mfpde.numerics.fields.evaluate_cellwise`, vectorized over cells).
+    If it is not usable, ``grid`` is None
     and ``polys`` / ``avg`` hold the (wrapped) cells and their nodal means.
     """
 
@@ -141,21 +144,17 @@ class DensityView:
         n = n or {1: 512, 2: 240, 3: 64}.get(d, 64)
         self.axis = (np.arange(n) + 0.5) * TWO_PI / n
         try:
-            from mfpde.numerics.fields import evaluate_cellwise
+            from mfpde.report.density_grid import grid_values
 
             if "reference_points" not in cw:
                 raise KeyError("reference_points")
             if d == 1:
-                self.grid = evaluate_cellwise(cw, self.axis[:, None])
+                self.grid = grid_values(cw, (n,))
             elif d == 2:
-                a, b = np.meshgrid(self.axis, self.axis, indexing="xy")
-                self.grid = evaluate_cellwise(cw, np.stack([a.ravel(), b.ravel()], 1)).reshape(n, n)
+                self.grid = grid_values(cw, (n, n)).T  # [theta_2, theta_1]
             else:
                 n3 = max(8, n // 4)
-                ax3 = (np.arange(n3) + 0.5) * TWO_PI / n3
-                a, b, c = np.meshgrid(self.axis, self.axis, ax3, indexing="xy")
-                vals = evaluate_cellwise(cw, np.stack([a.ravel(), b.ravel(), c.ravel()], 1))
-                self.grid = vals.reshape(n, n, n3).mean(axis=2) * TWO_PI
+                self.grid = grid_values(cw, (n, n, n3)).mean(axis=2).T * TWO_PI
             self.exact = True
         except Exception:  # fields.py missing or the file lacks what it needs: cell averages
             self.grid = None
