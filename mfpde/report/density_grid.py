@@ -25,7 +25,6 @@ The pairs are processed in chunks (bounded memory).
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 
