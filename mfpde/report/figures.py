@@ -276,8 +276,8 @@ def plot_density_snapshots(pde: PDEResult, out, particles=None, particle_t=None,
         if pidx is not None:
             shown = _scatter_particles(ax, particles[pidx[k]][:, :2],
                                        n_particles if n_particles is not None else particles.shape[1])
-            if shown.endswith("shown"):
-                who += f", {shown}" if k == 0 else ""
+            if k == 0 and shown.endswith("shown"):
+                who += f", {shown}"
         torus_axis(ax)
         if k:
             ax.set_ylabel("")
