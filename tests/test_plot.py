@@ -396,7 +396,9 @@ def test_study_figures_show_the_same_n_and_keep_bands_positive_on_log_axes(tmp_p
     from mfpde.analysis.rates import mean_ci
 
     assert np.any(mean_ci(np.moveaxis(res.particles_risk[0], 0, -1))[1] < 0)
-    plot_file(path, out_dir=tmp_path / "f")
+    for name, plot in (("risk", figures.plot_study_risk), ("error_vs_t", figures.plot_study_error_vs_t),
+                       ("error_vs_n", figures.plot_error_vs_n)):
+        plot(res, tmp_path / f"s.study.{name}.png")
     shown = [f"N = {Ns[j]}" for j in figures.shown_n(Ns)]
     assert len(shown) == figures.SHOWN_N == 5 and shown[0] == "N = 16" and shown[-1] == "N = 1024"
     risk_ax = drawn["s.study.risk.png"].axes[0]
