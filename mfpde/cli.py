@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seeds", type=_positive, help="seeds per N (default [regimes] seeds)")
     sp.add_argument("--no-plots", action="store_true", help="skip the figures and the report")
 
-    sp = sub.add_parser("plot", help="figures of a pde, particles or study file")
+    sp = sub.add_parser("plot", help="figures of a result file (pde, particles, study, compare, limit, regimes)")
     sp.add_argument("file", metavar="RUN.h5")
     sp.add_argument("--out", metavar="DIR", help="where to write the PNG files (default: beside RUN.h5)")
     sp.set_defaults(func=cmd_plot)

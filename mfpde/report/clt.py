@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import chi2
 
+from mfpde.report.style import mpl as _mpl, save as _save, shown_n
+
 
 def variance_ratio(particles_F: np.ndarray, N, cov: np.ndarray) -> np.ndarray:
     """``N Var_seeds(f_N(x_k, t)) / cov[t, k, k]``: (len N, T, K); NaN where the prediction is 0."""
@@ -71,14 +73,12 @@ def report_lines(study) -> list[str]:
 
 
 def clt_figure(study, out: Path) -> Path | None:
-    """Predicted variance against N Var over seeds per data point, and the ratio against time."""
+    """Predicted variance against N Var over seeds per data point, and the ratio against time for the
+    N of :func:`mfpde.report.figures.shown_n` (the N of the study's other figures)."""
     data = _clt_data(study)
     if data is None:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _mpl()
 
     N, pF, cov, _ = data
     t = np.asarray(study.t)
@@ -91,17 +91,16 @@ def clt_figure(study, out: Path) -> Path | None:
     for k in range(pred.shape[1]):
         ax1.plot(t, pred[:, k], "-", color=colors[k], lw=1)
         ax1.plot(t, var[:, k], "o", color=colors[k], ms=3)
-    ax1.set_xlabel("t")
-    ax1.set_ylabel("variance of sqrt(N) f_N(x_k)")
+    ax1.set_xlabel("time $t$")
+    ax1.set_ylabel(r"variance of $\sqrt{N}\, f_N(x_k, t)$")
     ax1.set_title(f"CLT prediction (lines) vs N Var over seeds (dots), N = {int(N[-1])}")
-    for a, n in enumerate(N):
-        ax2.plot(t, np.nanmedian(ratio[a], axis=1), "o-", ms=3, label=f"N = {int(n)} (median over k)")
+    sel = shown_n(N)
+    for c, a in zip(plt.get_cmap("viridis")(np.linspace(0.05, 0.85, max(len(sel), 1))), sel):
+        ax2.plot(t, np.nanmedian(ratio[a], axis=1), "o-", ms=3, color=c, label=f"N = {int(N[a])} (median over k)")
     ax2.axhspan(lo, hi, color="0.85", label="95% chi-square band")
     ax2.axhline(1.0, color="k", lw=0.8)
-    ax2.set_xlabel("t")
-    ax2.set_ylabel("N Var / prediction")
+    ax2.set_xlabel("time $t$")
+    ax2.set_ylabel(r"$N\,\mathrm{Var}_{seeds}(f_N) \,/\, \Sigma_{kk}$")
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)

@@ -17,12 +17,26 @@ study       ``density`` (PDE snapshots with the example particles on top),
             ``error_vs_t`` (every metric against t, one curve per N),
             ``conservation``
 compare     ``metrics`` (every metric against t, one curve per particle file)
+limit       ``risk``, ``F`` (F(x_k, t) at a few saved times with the data),
+            ``points`` (the quadrature points at a few stored times),
+            ``clt`` (the diagonal of the CLT covariance, if the file has it)
+regimes     ``vs_n``, ``risk``, ``snapshot`` (:mod:`mfpde.report.regimes`)
 ==========  ================================================================
+
+Conventions of every figure: axes in theta carry the ticks 0, pi/2, pi,
+3 pi/2, 2 pi (:func:`torus_axis`); the curves per N of a study are the same
+:data:`SHOWN_N` values in every figure (:func:`shown_n`; the error-against-N
+panels show every N); on log axes the lower edge of a confidence band is
+clipped at a positive floor, a tenth of the smallest value drawn, and the
+legend says so (:func:`clip_band`); particles drawn as points are at most
+:data:`OVERLAY_POINTS`, a subset with a fixed seed, and the figure says
+"2000 of 16384 shown" (:func:`subsample`).
 
 Every ``plot_*`` function takes a result object of :mod:`mfpde.io.results`
 and the output path and returns that path.  Only numpy, h5py and matplotlib
-(Agg) are needed; the PDE density is evaluated with :mod:`mfpde.numerics.fields`
-(numpy only), with cell averages as a fallback.
+(Agg) are needed; the PDE density is evaluated on a regular grid by
+:mod:`mfpde.report.density_grid` (numpy only, seconds for 10^4 cells), with
+cell averages as a fallback.
 """
 
 from __future__ import annotations
@@ -36,9 +50,12 @@ import numpy as np
 from mfpde.errors import ResultFileError
 from mfpde.analysis.rates import METRIC_NAMES, mean_ci
 from mfpde.constants import TWO_PI
-from mfpde.io.results import CompareResult, ParticleResult, PDEResult, Result, StudyResult, read_result
+from mfpde.report.style import (DPI, OVERLAY_POINTS, OVERLAY_SEED, PI_LABELS, PI_TICKS, SHOWN_N, clip_band,  # noqa: F401
+                                clip_note, log_floor, note_clipped, shown_n, subsample, torus_axis)
+from mfpde.report.style import mpl as _mpl, save as _save
+from mfpde.io.results import (CompareResult, LimitResult, ParticleResult, PDEResult, Result, StudyResult,
+                              read_result)
 
-DPI = 130
 #: metric name -> (axis label, long description)
 METRIC_LABELS = {  # one per name of mfpde.analysis.rates.METRIC_NAMES
     "observable_error": (r"$\max_k |f_N(x_k) - F_\rho(x_k)|$", "observable error"),
@@ -47,20 +64,10 @@ METRIC_LABELS = {  # one per name of mfpde.analysis.rates.METRIC_NAMES
     "sobolev": (r"$\|\mu_N - \rho\|_{H^{-s}}$", "negative Sobolev distance"),
     "wasserstein": (r"$W(\mu_N, \rho)$", "Wasserstein distance on the torus"),
 }
-_MAX_SCATTER = 4000  # particles drawn per panel (a random subset beyond that)
 _MAX_SNAPSHOTS = 4
 
 
 # --------------------------------------------------------------------- helpers
-
-def _mpl():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
 
 def _title(res: Result) -> str:
     tail = f" (d = {res.info.d})"
@@ -73,27 +80,6 @@ def _snapshot_indices(T: int, k: int = _MAX_SNAPSHOTS) -> list[int]:
     if T <= 0:
         return []
     return sorted(set(int(round(i)) for i in np.linspace(0, T - 1, min(k, T))))
-
-
-def _torus_axis(ax, which="xy", labels=(r"$\theta_1$", r"$\theta_2$")):
-    ticks = [0, np.pi / 2, np.pi, 3 * np.pi / 2, TWO_PI]
-    names = ["0", r"$\pi/2$", r"$\pi$", r"$3\pi/2$", r"$2\pi$"]
-    if "x" in which:
-        ax.set_xlim(0, TWO_PI)
-        ax.set_xticks(ticks, names)
-        ax.set_xlabel(labels[0])
-    if "y" in which:
-        ax.set_ylim(0, TWO_PI)
-        ax.set_yticks(ticks, names)
-        ax.set_ylabel(labels[1])
-
-
-def _save(fig, out) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=DPI)
-    _mpl().close(fig)
-    return out
 
 
 def _positive(a):
@@ -127,7 +113,9 @@ class DensityView:
 
     ``grid`` (d = 1: (n,), d >= 2: (n, n) indexed [theta_2, theta_1]) with the
     centres ``axis``; for d = 3 the grid is the marginal ``int rho d theta_3``.
-    If :func:`mfpde.numerics.fields.evaluate_cellwise` is not usable, ``grid`` is None
+    The grid is :func:`mfpde.report.density_grid.grid_values` (the values of
+    :func:`mfpde.numerics.fields.evaluate_cellwise`, vectorized over cells).
+    If it is not usable, ``grid`` is None
     and ``polys`` / ``avg`` hold the (wrapped) cells and their nodal means.
     """
 
@@ -141,21 +129,17 @@ class DensityView:
         n = n or {1: 512, 2: 240, 3: 64}.get(d, 64)
         self.axis = (np.arange(n) + 0.5) * TWO_PI / n
         try:
-            from mfpde.numerics.fields import evaluate_cellwise
+            from mfpde.report.density_grid import grid_values
 
             if "reference_points" not in cw:
                 raise KeyError("reference_points")
             if d == 1:
-                self.grid = evaluate_cellwise(cw, self.axis[:, None])
+                self.grid = grid_values(cw, (n,))
             elif d == 2:
-                a, b = np.meshgrid(self.axis, self.axis, indexing="xy")
-                self.grid = evaluate_cellwise(cw, np.stack([a.ravel(), b.ravel()], 1)).reshape(n, n)
+                self.grid = grid_values(cw, (n, n)).T  # [theta_2, theta_1]
             else:
                 n3 = max(8, n // 4)
-                ax3 = (np.arange(n3) + 0.5) * TWO_PI / n3
-                a, b, c = np.meshgrid(self.axis, self.axis, ax3, indexing="xy")
-                vals = evaluate_cellwise(cw, np.stack([a.ravel(), b.ravel(), c.ravel()], 1))
-                self.grid = vals.reshape(n, n, n3).mean(axis=2) * TWO_PI
+                self.grid = grid_values(cw, (n, n, n3)).mean(axis=2).T * TWO_PI
             self.exact = True
         except Exception:  # fields.py missing or the file lacks what it needs: cell averages
             self.grid = None
@@ -218,13 +202,14 @@ def _density_views(pde: PDEResult, indices) -> list[DensityView]:
     return [DensityView(pde.cellwise(i)) for i in indices]
 
 
-def _scatter_particles(ax, theta, n_total, rng):
-    pts = np.mod(np.asarray(theta, dtype=float), TWO_PI)
-    if len(pts) > _MAX_SCATTER:
-        pts = pts[rng.choice(len(pts), _MAX_SCATTER, replace=False)]
-    size = float(np.clip(2000.0 / max(len(pts), 1), 1.0, 14.0))
-    ax.scatter(pts[:, 0], pts[:, 1], s=size, c="white", edgecolors="black", linewidths=0.3, alpha=0.85,
-               label=f"particles ({len(pts)} of N = {n_total})" if len(pts) < n_total else f"particles (N = {n_total})")
+def _scatter_particles(ax, theta, n_total) -> str:
+    """The particles on top of the density: at most :data:`OVERLAY_POINTS` (fixed seed), small and
+    translucent so that the density stays visible; returns "2000 of 16384 shown" or "N = 500"."""
+    pts, shown = subsample(np.mod(np.asarray(theta, dtype=float), TWO_PI), n_total)
+    size = float(np.clip(600.0 / max(len(pts), 1), 1.0, 10.0))
+    ax.scatter(pts[:, 0], pts[:, 1], s=size, c="white", edgecolors="black", linewidths=0.2, alpha=0.6,
+               label=f"particles ({shown})")
+    return shown
 
 
 def plot_density_snapshots(pde: PDEResult, out, particles=None, particle_t=None, n_particles=None, seed=None) -> Path:
@@ -246,7 +231,6 @@ def plot_density_snapshots(pde: PDEResult, out, particles=None, particle_t=None,
     if particles is not None:
         pt = np.asarray(particle_t if particle_t is not None else t, dtype=float)
         pidx = [int(np.argmin(np.abs(pt - t[i]))) for i in idx]
-    rng = np.random.default_rng(0)
     exact = all(v.exact for v in views)
     how = "" if exact else " (cell averages)"
     who = ""
@@ -261,7 +245,7 @@ def plot_density_snapshots(pde: PDEResult, out, particles=None, particle_t=None,
             for v, i, c in zip(views, idx, colors):
                 v.draw(ax, None, label=f"t = {t[i]:.3g}", color=c)
             ax.axhline(1 / TWO_PI, color="0.5", ls=":", lw=1, label=r"uniform $1/2\pi$")
-            _torus_axis(ax, "x", labels=(r"$\theta$", ""))
+            torus_axis(ax, "x", labels=(r"$\theta$", ""))
             ax.set_ylabel(r"density $\rho(t,\theta)$")
             ax.set_ylim(bottom=0)
             ax.legend(fontsize=8)
@@ -275,7 +259,7 @@ def plot_density_snapshots(pde: PDEResult, out, particles=None, particle_t=None,
             ax.hist(np.mod(particles[j][:, 0], TWO_PI), bins=bins, density=True, color="tab:orange", alpha=0.55,
                     label="particles")
             v.draw(ax, None, label="PDE", color="black")
-            _torus_axis(ax, "x", labels=(r"$\theta$", ""))
+            torus_axis(ax, "x", labels=(r"$\theta$", ""))
             ax.set_title(f"t = {t[i]:.3g}")
             ax.grid(alpha=0.3)
         axes[0, 0].set_ylabel(r"density $\rho(t,\theta)$")
@@ -290,8 +274,11 @@ def plot_density_snapshots(pde: PDEResult, out, particles=None, particle_t=None,
     for k, (ax, v, i) in enumerate(zip(axes[0], views, idx)):
         im = v.draw(ax, norm)
         if pidx is not None:
-            _scatter_particles(ax, particles[pidx[k]][:, :2], particles.shape[1], rng)
-        _torus_axis(ax)
+            shown = _scatter_particles(ax, particles[pidx[k]][:, :2],
+                                       n_particles if n_particles is not None else particles.shape[1])
+            if k == 0 and shown.endswith("shown"):
+                who += f", {shown}"
+        torus_axis(ax)
         if k:
             ax.set_ylabel("")
             ax.tick_params(labelleft=False)
@@ -312,7 +299,7 @@ def plot_particle_positions(res: ParticleResult, out) -> Path:
     theta = res.theta
     T, N, d = theta.shape
     idx = _snapshot_indices(min(T, len(t)))
-    rng = np.random.default_rng(0)
+    shown = ""
     w = 3.4 if d == 1 else 2.9
     fig, axes = plt.subplots(1, len(idx), figsize=(w * len(idx) + 0.4, 3.9 if d > 1 else 3.6),
                              layout="constrained" if d == 1 else "compressed", squeeze=False, sharey=(d == 1))
@@ -322,17 +309,15 @@ def plot_particle_positions(res: ParticleResult, out) -> Path:
             bins = np.linspace(0, TWO_PI, max(16, min(80, int(np.sqrt(N)) * 2)) + 1)
             ax.hist(np.mod(th[:, 0], TWO_PI), bins=bins, density=True, color="tab:blue", alpha=0.7)
             ax.axhline(1 / TWO_PI, color="0.5", ls=":", lw=1)
-            _torus_axis(ax, "x", labels=(r"$\theta$", ""))
+            torus_axis(ax, "x", labels=(r"$\theta$", ""))
             if k == 0:
                 ax.set_ylabel("empirical density")
             ax.grid(alpha=0.3)
         else:
-            pts = np.mod(th[:, :2], TWO_PI)
-            if len(pts) > _MAX_SCATTER:
-                pts = pts[rng.choice(len(pts), _MAX_SCATTER, replace=False)]
+            pts, shown = subsample(np.mod(th[:, :2], TWO_PI))
             ax.scatter(pts[:, 0], pts[:, 1], s=float(np.clip(3000.0 / len(pts), 1.5, 14.0)), c="tab:blue",
                        alpha=0.6, linewidths=0)
-            _torus_axis(ax)
+            torus_axis(ax)
             ax.set_aspect("equal")
             ax.grid(alpha=0.25)
             if k:
@@ -341,20 +326,26 @@ def plot_particle_positions(res: ParticleResult, out) -> Path:
         ax.set_title(f"t = {t[i]:.3g}")
     seed = res.seed if res.seed >= 0 else None
     proj = "" if d <= 2 else rf" (projection on $(\theta_1,\theta_2)$ of d = {d})"
-    shown = f", {_MAX_SCATTER} shown" if d >= 2 and N > _MAX_SCATTER else ""
+    shown = f", {shown}" if shown.endswith("shown") else ""
     fig.suptitle(f"{_title(res)} — particles N = {N}{shown}{', seed ' + str(seed) if seed is not None else ''}{proj}")
     return _save(fig, out)
 
 
 # --------------------------------------------------------------------- risk
 
-def plot_risk(res: PDEResult | ParticleResult, out) -> Path:
-    """Risk against time (log y) of a pde or particles result."""
+def _reference_label(res) -> str:
+    """"PDE" or "limit (rule, M = ...)": the mean-field reference of a pde, limit or study result."""
+    ref = res.pde if isinstance(res, StudyResult) else res
+    return f"limit ({ref.description})" if isinstance(ref, LimitResult) else "PDE"
+
+
+def plot_risk(res: PDEResult | ParticleResult | LimitResult, out) -> Path:
+    """Risk against time (log y) of a pde, particles or limit result."""
     plt = _mpl()
     t, R = res.observables.t, res.observables.risk
     particles = isinstance(res, ParticleResult)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
-    label = f"particles N = {res.N}" if particles else "PDE"
+    label = f"particles N = {res.N}" if particles else _reference_label(res)
     ax.plot(t, _positive(R), "o-", ms=3, lw=1.6, color="tab:blue" if particles else "black", label=label)
     ax.set_yscale("log")
     ax.set_xlabel("time $t$")
@@ -398,13 +389,93 @@ def plot_conservation(res: PDEResult | StudyResult, out) -> Path:
     return _save(fig, out)
 
 
+# -------------------------------------------------------------------- limit
+
+def _data_axis(res) -> tuple[np.ndarray, str]:
+    """Positions of the data points on a figure's x axis: x itself for 1-D data, else the index k."""
+    K = np.shape(res.observables.F)[1]
+    x = np.asarray(res.info.data.get("x", np.arange(K)[:, None]), dtype=float).reshape(K, -1)
+    return (x[:, 0], "data point $x$") if x.shape[1] == 1 else (np.arange(K, dtype=float), "data point index $k$")
+
+
+def _per_data_point(res, values: np.ndarray, ylabel: str, title: str, out, data=True) -> Path:
+    """``values`` (T, K) against the data points at a few saved times (one curve per time)."""
+    plt = _mpl()
+    t = res.t
+    pos, xlabel = _data_axis(res)
+    order = np.argsort(pos, kind="stable")
+    fig, ax = plt.subplots(figsize=(6.8, 4.2), layout="constrained")
+    idx = _snapshot_indices(min(len(t), len(values)))
+    for c, i in zip(_n_colors(len(idx)), idx):
+        ax.plot(pos[order], values[i, order], "o-", ms=3, lw=1.3, color=c, label=f"t = {t[i]:.3g}")
+    y = res.info.data.get("y")
+    if data and y is not None:
+        ax.plot(pos[order], np.asarray(y, dtype=float)[order], "kx", ms=7, label="data $y_k$")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{_title(res)} — {title}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out)
+
+
+def plot_limit_F(res: LimitResult, out) -> Path:
+    """The limit's output ``F(x_k, t)`` at a few saved times against the data point (against x for 1-D
+    data), with the targets ``y_k``; the estimated error of F (``/limit/error_estimate``) in the title."""
+    est = res.extra.get("error_estimate")
+    tail = f" (estimated error of F at most {float(np.max(est)):.1e})" if est is not None and np.size(est) else ""
+    return _per_data_point(res, np.asarray(res.observables.F, dtype=float),
+                           r"$F(x_k, t) = \int \phi(\theta, x_k)\, d\rho_t(\theta)$", f"limit output{tail}", out)
+
+
+def plot_limit_points(res: LimitResult, out) -> Path:
+    """The limit's quadrature points at (up to four of) the saved times stored in the file: d = 1 a
+    weighted histogram, d >= 2 the points on (theta_1, theta_2), at most :data:`OVERLAY_POINTS` of them."""
+    plt = _mpl()
+    index = np.arange(len(res.theta)) if res.theta_index is None else np.asarray(res.theta_index)
+    picks = [int(index[k]) for k in _snapshot_indices(len(index))]
+    d = int(res.theta.shape[-1])
+    w = np.asarray(res.weights, dtype=float)
+    fig, axes = plt.subplots(1, len(picks), figsize=(3.1 * len(picks) + 0.6, 3.7), squeeze=False, sharey=(d == 1),
+                             layout="constrained" if d == 1 else "compressed")
+    shown = ""
+    for k, (ax, i) in enumerate(zip(axes[0], picks)):
+        theta, _ = res.atoms(i)
+        theta = np.mod(np.asarray(theta, dtype=float), TWO_PI)
+        if d == 1:
+            bins = np.linspace(0, TWO_PI, max(16, min(80, int(np.sqrt(len(theta))) * 2)) + 1)
+            ax.hist(theta[:, 0], bins=bins, weights=w / w.sum(), density=True, color="tab:green", alpha=0.7)
+            torus_axis(ax, "x", labels=(r"$\theta$", ""))
+            if k == 0:
+                ax.set_ylabel(r"density of the limit $\rho_t$")
+        else:
+            pts, shown = subsample(theta[:, :2])
+            ax.scatter(pts[:, 0], pts[:, 1], s=float(np.clip(1500.0 / len(pts), 1.0, 12.0)), c="tab:green",
+                       alpha=0.6, linewidths=0)
+            torus_axis(ax)
+            ax.set_aspect("equal")
+            if k:
+                ax.set_ylabel("")
+                ax.tick_params(labelleft=False)
+        ax.grid(alpha=0.25)
+        ax.set_title(f"t = {res.t[i]:.3g}")
+    proj = "" if d <= 2 else rf" (projection on $(\theta_1,\theta_2)$ of d = {d})"
+    shown = f", {shown}" if shown.endswith("shown") else ""
+    fig.suptitle(f"{_title(res)} — limit points ({res.description}{shown}){proj}")
+    return _save(fig, out)
+
+
+def plot_limit_clt(res: LimitResult, out) -> Path:
+    """The diagonal of the CLT covariance ``/clt/cov[t, k, k]`` (the predicted variance of
+    ``sqrt(N) (f_N(x_k, t) - F(x_k, t))``) against the data point at the times of the F figure."""
+    var = np.einsum("tkk->tk", np.asarray(res.clt_cov, dtype=float))
+    return _per_data_point(res, var, r"$\Sigma_{kk}(t)$: variance of $\sqrt{N}\,(f_N(x_k,t) - F(x_k,t))$",
+                           "CLT covariance, diagonal", out, data=False)
+
+
 def _n_colors(n):
     plt = _mpl()
     return plt.get_cmap("viridis")(np.linspace(0.05, 0.85, max(n, 1)))
-
-
-def _few(n: int, k: int = 5) -> list[int]:
-    return sorted(set(int(round(i)) for i in np.linspace(0, n - 1, min(k, n))))
 
 
 def plot_study_risk(res: StudyResult, out) -> Path:
@@ -414,13 +485,19 @@ def plot_study_risk(res: StudyResult, out) -> Path:
     Ns, ts = res.N, res.t
     PR = res.particles_risk  # (n, S, T)
     fig, ax = plt.subplots(figsize=(7.0, 4.6), layout="constrained")
-    sel = _few(len(Ns))
-    for c, j in zip(_n_colors(len(sel)), sel):
-        m, lo, hi = mean_ci(np.moveaxis(PR[j], 0, -1))
+    sel = shown_n(Ns)
+    stats = [mean_ci(np.moveaxis(PR[j], 0, -1)) for j in sel]
+    floor = log_floor(R, *[m for m, _, _ in stats])
+    clipped = False
+    for c, j, (m, lo, hi) in zip(_n_colors(len(sel)), sel, stats):
         ax.plot(ts, _positive(m), "-", lw=1.3, color=c, label=f"particles N = {int(Ns[j])}")
         if np.any(np.isfinite(lo)):
-            ax.fill_between(ts, _positive(np.maximum(lo, 0)), _positive(hi), color=c, alpha=0.18, lw=0)
-    ax.plot(t, _positive(R), "k--", lw=2.0, label="PDE")
+            low, cut = clip_band(lo, floor)
+            clipped |= cut
+            ax.fill_between(ts, low, _positive(hi), color=c, alpha=0.18, lw=0)
+    ax.plot(t, _positive(R), "k--", lw=2.0, label=_reference_label(res))
+    if clipped:
+        note_clipped(ax, floor)
     ax.set_yscale("log")
     ax.set_xlabel("time $t$")
     ax.set_ylabel("risk $R$")
@@ -497,8 +574,9 @@ def plot_error_vs_n(res: StudyResult, out, at: str = "sup") -> Path:
             ax.text(0.5, 0.5, "not computed", ha="center", va="center", transform=ax.transAxes, color="0.4")
             ax.set_xscale("log")
             continue
-        yerr = np.array([np.where(np.isfinite(lo), m - np.maximum(lo, m * 1e-3), 0),
-                         np.where(np.isfinite(hi), hi - m, 0)])
+        floor = log_floor(m[ok])
+        low, clipped = clip_band(np.where(ok, lo, np.nan), floor)
+        yerr = np.array([np.where(np.isfinite(low), m - low, 0), np.where(np.isfinite(hi), hi - m, 0)])
         ax.errorbar(Ns[ok], m[ok], yerr=yerr[:, ok], fmt="o", ms=4, capsize=3, color="tab:blue",
                     label=f"mean over {S} seeds (95% CI)")
         fit = fits.get(name)
@@ -513,12 +591,14 @@ def plot_error_vs_n(res: StudyResult, out, at: str = "sup") -> Path:
             shape, ref = theory_curve(fit, Nl), theory_curve(fit, np.array([N0]))[0]
             ax.plot(Nl, E0 * shape / ref, "--", color="0.3", lw=1.2,
                     label=f"theory {theory_tex(fit.theory)} (slope {fit.theory_slope:.3g})")
+        if clipped:
+            note_clipped(ax, floor)
         ax.set_xscale("log")
         ax.set_yscale("log")
         _n_ticks(ax, Ns[ok])
-        # the y range follows the means and upper bars; a lower bar reaching 0 runs off the axis
+        # the y range: the means, the upper bars and the clipped lower bars
         top = np.nanmax(np.where(np.isfinite(hi[ok]), hi[ok], m[ok]))
-        ax.set_ylim(np.nanmin(m[ok]) / 3.0, top * 1.6)
+        ax.set_ylim((floor if clipped else np.nanmin(m[ok]) / 3.0) / 1.5, top * 1.6)
         ax.grid(alpha=0.3, which="major")
         ax.legend(fontsize=7, loc="lower left")
     when = "max over the saved times" if at == "sup" else "at the final time"
@@ -562,6 +642,8 @@ def _metrics_vs_t(fig_title, t, metrics: dict, labels: list[str], out, band_over
         means = [m for m, _, _ in curves]
         _auto_log_y(ax, *means)
         log = ax.get_yscale() == "log"
+        floor = log_floor(*means) if log else 0.0
+        clipped = False
         drawn = False
         sparse = False
         for (m, lo, hi), lab, c in zip(curves, labels, colors):
@@ -571,10 +653,12 @@ def _metrics_vs_t(fig_title, t, metrics: dict, labels: list[str], out, band_over
             sparse |= not np.all(np.isfinite(m))
             ax.plot(t[ok], m[ok], "-o", ms=2.5, lw=1.2, color=c, label=lab)
             if lo is not None and np.any(np.isfinite(lo[ok])):
-                low = np.maximum(lo[ok], 0.0)
-                ax.fill_between(t[ok], np.where(low > 0, low, np.nan) if log else low, hi[ok], color=c,
-                                alpha=0.15, lw=0)
+                low, cut = clip_band(lo[ok], floor) if log else (lo[ok], False)
+                clipped |= cut
+                ax.fill_between(t[ok], low, hi[ok], color=c, alpha=0.15, lw=0)
             drawn = True
+        if clipped:  # in the panel: the legend is shared by the panels
+            note_clipped(ax, floor, in_legend=False)
         ax.set_title(desc + (" (not at every saved time)" if sparse else ""), fontsize=10)
         ax.set_xlabel("time $t$")
         ax.set_ylabel(ylabel, fontsize=9)
@@ -601,7 +685,7 @@ def _metrics_vs_t(fig_title, t, metrics: dict, labels: list[str], out, band_over
 def plot_study_error_vs_t(res: StudyResult, out) -> Path:
     """Every metric against t, mean over seeds (95% band), one curve per N."""
     Ns = res.N
-    sel = _few(len(Ns), 6)
+    sel = shown_n(Ns)
     t = res.t
     metrics = {k: np.asarray(v, dtype=float)[sel] for k, v in res.metrics.items()}
     S = next(iter(metrics.values())).shape[1] if metrics else 0
@@ -636,11 +720,14 @@ _FIGURES = {
               ("error_vs_n_t_end", lambda res, out: plot_error_vs_n(res, out, "end")),
               ("error_vs_t", plot_study_error_vs_t), ("conservation", plot_conservation)],
     "compare": [("metrics", plot_compare)],
+    "limit": [("risk", plot_risk), ("F", plot_limit_F), ("points", plot_limit_points), ("clt", plot_limit_clt)],
 }
 
 
 def _needs(res: Result, name: str) -> bool:
     """Skip a figure whose data the result does not have (e.g. a study without fit_t_end)."""
+    if name == "clt":
+        return res.clt_cov is not None
     if name == "error_vs_n_t_end":
         return bool(res.fit_t_end)
     if name == "conservation":

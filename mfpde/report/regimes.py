@@ -7,6 +7,7 @@ import os
 from mfpde.analysis.rates import mean_ci
 from mfpde.config.case import SCALINGS
 from mfpde.io.results import RegimesResult
+from mfpde.report.style import clip_band, log_floor, note_clipped, save as _save, subsample, torus_axis
 from pathlib import Path
 
 QUANTITIES = ("displacement", "kernel_change")
@@ -59,28 +60,49 @@ def _plt():
 COLORS = {"mean-field": "tab:blue", "ntk": "tab:red"}
 
 
+#: quantity -> (panel title, y label)
+VS_N_LABELS = {
+    "displacement": ("mean torus displacement",
+                     r"mean over experts of $|\theta_i(t_{end}) - \theta_i(0)|$ (torus)"),
+    "kernel_change": ("relative kernel change",
+                      r"$\|\Theta(t_{end}) - \Theta(0)\|_F \,/\, \|\Theta(0)\|_F$"),
+}
+
+
 def _figure_vs_n(reg, out: Path) -> Path:
+    """Displacement and kernel change against N (log-log), both scalings: mean over seeds with the 95% CI
+    (lower bars clipped at a positive floor, said in the legend), the fitted line and the predicted slope
+    anchored at the first N (dotted, in the legend)."""
     plt = _plt()
     N = reg["N"].astype(float)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    labels = {"displacement": "mean torus displacement", "kernel_change": "relative kernel change"}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
     for ax, q in zip(axes, QUANTITIES):
+        stats = {sc: mean_ci(reg[sc][q]) for sc in SCALINGS}
+        floor = log_floor(*[m for m, _, _ in stats.values()])
+        clipped = False
         for sc in SCALINGS:
-            mean, lo, hi = mean_ci(reg[sc][q])
+            mean, lo, hi = stats[sc]
+            low, cut = clip_band(lo, floor)
+            clipped |= cut
             f = reg["fit"][sc][q]
-            ax.errorbar(N, mean, yerr=[mean - lo, hi - mean], fmt="o", color=COLORS[sc], capsize=3,
-                        label=f"{sc}: slope {f['slope']:+.2f} [{f['ci'][0]:+.2f}, {f['ci'][1]:+.2f}]")
-            ax.plot(N, np.exp(f["intercept"]) * N ** f["slope"], "-", color=COLORS[sc], lw=1)
-            ax.plot(N, mean[0] * (N / N[0]) ** f["predicted"], ":", color="gray", lw=1)
+            ax.errorbar(N, mean, yerr=[mean - low, hi - mean], fmt="o", color=COLORS[sc], capsize=3,
+                        label=f"{sc}: mean over {reg[sc][q].shape[1]} seeds (95% CI)")
+            ax.plot(N, np.exp(f["intercept"]) * N ** f["slope"], "-", color=COLORS[sc], lw=1,
+                    label=f"{sc} fit: slope {f['slope']:+.2f} [{f['ci'][0]:+.2f}, {f['ci'][1]:+.2f}]")
+            ax.plot(N, mean[0] * (N / N[0]) ** f["predicted"], ":", color=COLORS[sc], lw=1.4,
+                    label=f"{sc} theory: slope {f['predicted_text']}")
+        if clipped:
+            note_clipped(ax, floor)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("N (experts)")
-        ax.set_title(f"{labels[q]} at t = {reg['t'][-1]:g} (dotted: slope 0 and -1/2)", fontsize=9)
-        ax.legend(fontsize=8)
-    path = out / f"{reg['name']}.regimes.vs_n.png"
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+        ax.set_xticks(N, [str(int(n)) for n in N])
+        ax.minorticks_off()
+        ax.set_xlabel("number of experts $N$")
+        title, ylabel = VS_N_LABELS[q]
+        ax.set_ylabel(ylabel, fontsize=9)
+        ax.set_title(f"{title} at t = {reg['t'][-1]:g}", fontsize=9)
+        ax.legend(fontsize=7)
+    return _save(fig, out / f"{reg['name']}.regimes.vs_n.png")
 
 
 def _figure_risk(reg, out: Path) -> Path:
@@ -94,14 +116,11 @@ def _figure_risk(reg, out: Path) -> Path:
         ax.plot(t, reg["ntk_limit"]["risk"], "k--", label="NTK limit")
         ax.plot(t, reg["mean-field_limit"]["risk"], "k:", lw=2, label="mean-field limit (PDE)")
         ax.set_yscale("log")
-        ax.set_xlabel("t")
+        ax.set_xlabel("time $t$")
+        ax.set_ylabel(r"risk $R = \frac{1}{2}\sum_k w_k (F(x_k) - y_k)^2$")
         ax.set_title(f"{sc} particles (mean over seeds) and both limits", fontsize=9)
         ax.legend(fontsize=7)
-    axes[0].set_ylabel("risk")
-    path = out / f"{reg['name']}.regimes.risk.png"
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(fig, out / f"{reg['name']}.regimes.risk.png")
 
 
 def _figure_snapshot(reg, out: Path) -> Path | None:
@@ -115,22 +134,17 @@ def _figure_snapshot(reg, out: Path) -> Path | None:
     positive = all_disp[all_disp > 0]
     norm = LogNorm(vmin=max(positive.min(), 1e-6), vmax=positive.max())
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), constrained_layout=True)
-    rng = np.random.default_rng(0)
     for ax, sc in zip(axes, SCALINGS):
         th, disp = snap[sc]["theta_end"], snap[sc]["displacement"]
-        pick = rng.permutation(len(th))[:4000]
-        sca = ax.scatter(th[pick, 0], th[pick, 1], c=np.maximum(disp[pick], norm.vmin), s=3, norm=norm, cmap="viridis")
-        ax.set_xlim(0, 2 * np.pi)
-        ax.set_ylim(0, 2 * np.pi)
-        ax.set_xlabel(r"$\theta_1$")
-        ax.set_ylabel(r"$\theta_2$")
-        ax.set_title(f"{sc}: experts at t = {reg['t'][-1]:g} (N = {snap['N']}, seed 0), "
+        both, shown = subsample(np.column_stack([np.mod(th[:, :2], 2 * np.pi), disp]))
+        sca = ax.scatter(both[:, 0], both[:, 1], c=np.maximum(both[:, 2], norm.vmin), s=3, norm=norm,
+                         cmap="viridis")
+        torus_axis(ax)
+        ax.set_aspect("equal")
+        ax.set_title(f"{sc}: experts at t = {reg['t'][-1]:g} (seed 0, {shown}), "
                      f"median move {np.median(disp):.2g}", fontsize=9)
     fig.colorbar(sca, ax=axes, label=r"$|\theta_i(t_{end}) - \theta_i(0)|$ (torus)")
-    path = out / f"{reg['name']}.regimes.snapshot.png"
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(fig, out / f"{reg['name']}.regimes.snapshot.png")
 
 
 def _figures(reg: dict, out: Path) -> list[Path | None]:

@@ -137,19 +137,23 @@ def _provenance(prov: dict) -> list[str]:
 
 
 _FIGURE_CAPTIONS = {
-    "density": ("Density", "PDE density at a few saved times, with the particles of one run on top."),
-    "risk": ("Risk", "Risk against time: the PDE and the particles (mean over seeds, 95% band) for a few N."),
+    "density": ("Density", "PDE density at a few saved times, with the particles of one run on top "
+                "(at most 2000 of them, a fixed random subset)."),
+    "risk": ("Risk", "Risk against time: the PDE and the particles (mean over seeds, 95% band) for the N drawn "
+             "in every figure of this report; on the log axis a band's lower edge is clipped at a positive floor "
+             "(the legend says where)."),
     "error_vs_n": ("Error against N (sup over t)",
                    "Errors against N (max over the saved times), log-log: mean over seeds with 95% CI, "
                    "the fitted line and the theoretical slope anchored at the first point."),
     "error_vs_n_t_end": ("Error against N (t_end)", "The same at the final time t_end."),
-    "error_vs_t": ("Errors against time", "Every metric against time, mean over seeds, one curve per N."),
+    "error_vs_t": ("Errors against time", "Every metric against time, mean over seeds, one curve for each of "
+                   "the same N as in the risk figure."),
     "conservation": ("Conservation", "PDE mass drift and minimum of the density."),
     "positions": ("Particles", "Particle positions."),
     "metrics": ("Metrics", "Metrics against time."),
     "clt": ("Fluctuations (CLT)", "Left: predicted variance of sqrt(N) f_N(x_k, t) per data point (lines) and N times "
             "the variance over seeds at the largest N (dots). Right: their ratio against time (median over k) "
-            "for every N, with the 95% chi-square band of the number of seeds."),
+            "for the same N as in the risk figure, with the 95% chi-square band of the number of seeds."),
 }
 
 
