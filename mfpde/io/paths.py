@@ -48,3 +48,12 @@ def use_writable_cache() -> Path:
         if not _can_write(config):
             os.environ["MPLCONFIGDIR"] = str(cache / "matplotlib")
     return cache
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through ``path.tmp`` and a rename: a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

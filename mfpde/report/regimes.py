@@ -6,6 +6,7 @@ import numpy as np
 import os
 from mfpde.analysis.rates import mean_ci
 from mfpde.config.case import SCALINGS
+from mfpde.io.paths import atomic_write_text
 from mfpde.io.results import RegimesResult
 from mfpde.report.style import clip_band, log_floor, note_clipped, save as _save, subsample, torus_axis
 from pathlib import Path
@@ -195,7 +196,5 @@ def write_regimes_report(path, out_dir=None) -> Path:
             rel = Path(os.path.relpath(fig.resolve(), out.resolve())).as_posix()
             lines += [f"![{fig.stem.split('.')[-1]}]({rel})", ""]
     report = out / f"{reg['name']}.regimes.md"
-    tmp = report.with_name(report.name + ".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, report)
+    atomic_write_text(report, "\n".join(lines))
     return report

@@ -22,6 +22,7 @@ import numpy as np
 from mfpde.errors import ResultFileError
 from mfpde.report.figures import METRIC_LABELS
 from mfpde.report.clt import report_lines as clt_report_lines
+from mfpde.io.paths import atomic_write_text
 from mfpde.io.results import LimitResult, StudyResult, read_result
 
 TOLERANCE = 0.1  # |fitted slope - theory slope| counted as agreement
@@ -204,7 +205,5 @@ def write_report(study, figures, out_path, source=None) -> Path:
     lines += _provenance(study.info.provenance)
     lines.append("")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, out_path)
+    atomic_write_text(out_path, "\n".join(lines))
     return out_path
