@@ -22,16 +22,33 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from mfpde.config.case import PDE_MIN_N  # noqa: E402
-from mfpde.errors import CaseError, MfpdeError  # noqa: E402
+from mfpde.errors import MfpdeError  # noqa: E402
 from mfpde.io.paths import use_writable_cache  # noqa: E402
 from mfpde.parallel import agree
 
 
-def _case(path: str, comm):
-    from mfpde.config.case import default_case, load_case
+def _case(args, comm, **overrides):
+    """The case as the command runs it: read, every command-line option applied through one copy
+    (:meth:`mfpde.config.case.Case.with_overrides`: the rules and messages of the case file), then the
+    command's checker (:data:`mfpde.runs.checks.CHECKS`), before any work."""
+    from mfpde.config.case import default_case, given, load_case
+    from mfpde.runs.checks import CHECKS
 
-    return agree(comm, lambda: default_case() if path == "default" else load_case(path))
+    def load():
+        case = default_case() if args.case == "default" else load_case(args.case)
+        return case.with_overrides(**{name: given(**values) for name, values in overrides.items()})
+
+    case = agree(comm, load)
+    agree(comm, CHECKS[args.command], case, root_only=True)
+    return case
+
+
+def _integer(text: str) -> int:
+    """argparse type: an integer (its range is the case key's rule, checked with the case)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
 def _int_list(text: str) -> list[int]:
@@ -39,27 +56,9 @@ def _int_list(text: str) -> list[int]:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
     return values
-
-
-def _integer_at_least(minimum: int):
-    """argparse type: an integer >= minimum."""
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {v}")
-        return v
-
-    return parse
-
-
-_positive, _nonnegative, _at_least_two = _integer_at_least(1), _integer_at_least(0), _integer_at_least(2)
 
 
 def _say(comm, *lines: str) -> None:
@@ -74,11 +73,7 @@ def _say(comm, *lines: str) -> None:
 def cmd_pde(args, comm) -> None:
     from mfpde.runs.pde import run_pde
 
-    case = _case(args.case, comm)
-    if args.n is not None:
-        if case.pde.mesh:
-            raise CaseError("--n", "the case reads its mesh from pde.mesh; --n sets the cells of a generated mesh")
-        case.pde.n = args.n
+    case = _case(args, comm, pde={"n": args.n})
     obs, path = run_pde(case, out_dir=args.out, resume=args.resume, comm=comm, progress=not args.quiet)
     _say(comm, f"t = {obs['t'][-1]:g}: risk = {obs['risk'][-1]:.6e}, mass = {obs['mass'][-1]:.15f}, "
                f"min_rho = {obs['min_rho'].min():.3e}", f"wrote {path}")
@@ -87,8 +82,8 @@ def cmd_pde(args, comm) -> None:
 def cmd_particles(args, comm) -> None:
     from mfpde.runs.particles import run_particles
 
-    case = _case(args.case, comm)
-    obs, path = run_particles(case, args.n, args.seed, out_dir=args.out, resume=args.resume, comm=comm,
+    case = _case(args, comm, particles={"n": args.n, "seed": args.seed})
+    obs, path = run_particles(case, out_dir=args.out, resume=args.resume, comm=comm,
                               progress=not args.quiet)
     _say(comm, f"t = {obs['t'][-1]:g}: risk = {obs['risk'][-1]:.6e}", f"wrote {path}")
 
@@ -97,7 +92,7 @@ def cmd_compare(args, comm) -> None:
     from mfpde.runs.compare import compare_files
     from mfpde.io.compare_inputs import check_compare_files
 
-    check_compare_files(args.pde, args.particles)
+    check_compare_files(args.pde, args.particles)  # mfpde.runs.checks.CHECKS["compare"]
     out = compare_files(args.pde, args.particles, out_dir=args.out)
     _say(comm, *out["lines"], f"wrote {out['path']}")
 
@@ -105,10 +100,8 @@ def cmd_compare(args, comm) -> None:
 def cmd_study(args, comm) -> None:
     from mfpde.runs.study import run_study
 
-    case = _case(args.case, comm)
-    if args.n is not None and len(set(args.n)) < 2:
-        raise CaseError("--n", f"needs at least two distinct values to fit a rate, got {args.n}")
-    out = run_study(case, ns=args.n, n_seeds=args.seeds, out_dir=args.out, comm=comm,
+    case = _case(args, comm, study={"n": args.n, "seeds": args.seeds})
+    out = run_study(case, out_dir=args.out, comm=comm,
                     progress=not args.quiet, plots=not args.no_plots, resume=args.resume)
     _say(comm, *out["lines"], f"wrote {out['path']}", f"report: {out['report']}")
 
@@ -116,8 +109,8 @@ def cmd_study(args, comm) -> None:
 def cmd_regimes(args, comm) -> None:
     from mfpde.runs.regimes import run_regimes
 
-    case = _case(args.case, comm)
-    out = run_regimes(case, ns=args.n, n_seeds=args.seeds, out_dir=args.out, comm=comm,
+    case = _case(args, comm, regimes={"n": args.n, "seeds": args.seeds})
+    out = run_regimes(case, out_dir=args.out, comm=comm,
                       progress=not args.quiet, plots=not args.no_plots)
     _say(comm, *out["lines"], f"wrote {out['path']}", *([f"report: {out['report']}"] if out["report"] else []))
 
@@ -125,8 +118,8 @@ def cmd_regimes(args, comm) -> None:
 def cmd_limit(args, comm) -> None:
     from mfpde.runs.limit import run_limit
 
-    case = _case(args.case, comm)
-    obs, path = run_limit(case, args.points, out_dir=args.out, resume=args.resume, comm=comm,
+    case = _case(args, comm, limit={"points": args.points})
+    obs, path = run_limit(case, out_dir=args.out, resume=args.resume, comm=comm,
                           progress=not args.quiet)
     need = obs["experts_needed"]
     _say(comm, f"rule: {obs['rule']}",
@@ -171,15 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     sp = run_command("pde", "solve the mean-field PDE (works under mpirun -n P)", cmd_pde, resume=True)
-    sp.add_argument("--n", type=_integer_at_least(PDE_MIN_N), help="cells per direction (overrides [pde] n)")
+    sp.add_argument("--n", type=_integer, help="cells per direction (overrides [pde] n)")
 
     sp = run_command("particles", "train the N-expert mixture (works under mpirun -n P)", cmd_particles, resume=True)
-    sp.add_argument("--n", type=_positive, help="number of experts N (overrides [particles] n)")
-    sp.add_argument("--seed", type=_nonnegative, help="random seed (overrides [particles] seed)")
+    sp.add_argument("--n", type=_integer, help="number of experts N (overrides [particles] n)")
+    sp.add_argument("--seed", type=_integer, help="random seed (overrides [particles] seed)")
 
     sp = run_command("limit", "the tau = 0 limit by quadrature of the characteristics, any d, with its CLT "
                      "covariance (works under mpirun -n P)", cmd_limit, resume=True)
-    sp.add_argument("--points", type=_integer_at_least(2), metavar="M", help="rule size (overrides [limit] points)")
+    sp.add_argument("--points", type=_integer, metavar="M", help="rule size (overrides [limit] points)")
 
     sp = sub.add_parser("compare", help="errors between a PDE run and particle runs, per saved time")
     sp.add_argument("pde", metavar="PDE.h5")
@@ -189,14 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = run_command("study", "PDE once, particles over N and seeds, fitted rates, report", cmd_study,
                      resume=True)
-    sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (default [study] n)")
-    sp.add_argument("--seeds", type=_at_least_two, help="seeds per N, >= 2 (default [study] seeds)")
+    sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (overrides [study] n)")
+    sp.add_argument("--seeds", type=_integer, help="seeds per N, >= 2 (overrides [study] seeds)")
     sp.add_argument("--no-plots", action="store_true", help="skip the figures of the report")
 
     sp = run_command("regimes", "lazy (NTK) against mean-field training over N and seeds, both limits, report",
                      cmd_regimes)
-    sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (default [regimes] n)")
-    sp.add_argument("--seeds", type=_positive, help="seeds per N (default [regimes] seeds)")
+    sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (overrides [regimes] n)")
+    sp.add_argument("--seeds", type=_integer, help="seeds per N, >= 2 (overrides [regimes] seeds)")
     sp.add_argument("--no-plots", action="store_true", help="skip the figures and the report")
 
     sp = sub.add_parser("plot", help="figures of a pde, particles or study file")
