@@ -22,16 +22,33 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from mfpde.config.case import PDE_MIN_N  # noqa: E402
-from mfpde.errors import CaseError, MfpdeError  # noqa: E402
+from mfpde.errors import MfpdeError  # noqa: E402
 from mfpde.io.paths import use_writable_cache  # noqa: E402
 from mfpde.parallel import agree
 
 
-def _case(path: str, comm):
-    from mfpde.config.case import default_case, load_case
+def _case(args, comm, **overrides):
+    """The case as the command runs it: read, every command-line option applied through one copy
+    (:meth:`mfpde.config.case.Case.with_overrides`: the rules and messages of the case file), then the
+    command's checker (:data:`mfpde.runs.checks.CHECKS`), before any work."""
+    from mfpde.config.case import default_case, given, load_case
+    from mfpde.runs.checks import CHECKS
 
-    return agree(comm, lambda: default_case() if path == "default" else load_case(path))
+    def load():
+        case = default_case() if args.case == "default" else load_case(args.case)
+        return case.with_overrides(**{name: given(**values) for name, values in overrides.items()})
+
+    case = agree(comm, load)
+    agree(comm, CHECKS[args.command], case, root_only=True)
+    return case
+
+
+def _integer(text: str) -> int:
+    """argparse type: an integer (its range is the case key's rule, checked with the case)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
 def _int_list(text: str) -> list[int]:
@@ -39,31 +56,14 @@ def _int_list(text: str) -> list[int]:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
     return values
-
-
-def _integer_at_least(minimum: int):
-    """argparse type: an integer >= minimum."""
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {v}")
-        return v
-
-    return parse
 
 
 # `mfpde study --quick`: three N a factor 4 apart and 4 seeds (the default is N = 64..16384, 8 seeds)
 QUICK_STUDY_N = (64, 256, 1024)
 QUICK_STUDY_SEEDS = 4
-
-_positive, _nonnegative, _at_least_two = _integer_at_least(1), _integer_at_least(0), _integer_at_least(2)
 
 
 def _say(comm, *lines: str) -> None:
@@ -78,11 +78,7 @@ def _say(comm, *lines: str) -> None:
 def cmd_pde(args, comm) -> None:
     from mfpde.runs.pde import run_pde
 
-    case = _case(args.case, comm)
-    if args.n is not None:
-        if case.pde.mesh:
-            raise CaseError("--n", "the case reads its mesh from pde.mesh; --n sets the cells of a generated mesh")
-        case.pde.n = args.n
+    case = _case(args, comm, pde={"n": args.n})
     obs, path = run_pde(case, out_dir=args.out, resume=args.resume, comm=comm, progress=not args.quiet)
     _say(comm, f"t = {obs['t'][-1]:g}: risk = {obs['risk'][-1]:.6e}, mass = {obs['mass'][-1]:.15f}, "
                f"min_rho = {obs['min_rho'].min():.3e}", f"wrote {path}")
@@ -91,8 +87,8 @@ def cmd_pde(args, comm) -> None:
 def cmd_particles(args, comm) -> None:
     from mfpde.runs.particles import run_particles
 
-    case = _case(args.case, comm)
-    obs, path = run_particles(case, args.n, args.seed, out_dir=args.out, resume=args.resume, comm=comm,
+    case = _case(args, comm, particles={"n": args.n, "seed": args.seed})
+    obs, path = run_particles(case, out_dir=args.out, resume=args.resume, comm=comm,
                               progress=not args.quiet)
     _say(comm, f"t = {obs['t'][-1]:g}: risk = {obs['risk'][-1]:.6e}", f"wrote {path}")
 
@@ -101,7 +97,7 @@ def cmd_compare(args, comm) -> None:
     from mfpde.runs.compare import compare_files
     from mfpde.io.compare_inputs import check_compare_files
 
-    check_compare_files(args.pde, args.particles)
+    check_compare_files(args.pde, args.particles)  # mfpde.runs.checks.CHECKS["compare"]
     out = compare_files(args.pde, args.particles, out_dir=args.out)
     _say(comm, *out["lines"], f"wrote {out['path']}")
 
@@ -109,13 +105,11 @@ def cmd_compare(args, comm) -> None:
 def cmd_study(args, comm) -> None:
     from mfpde.runs.study import run_study
 
-    case = _case(args.case, comm)
-    if args.n is not None and len(set(args.n)) < 2:
-        raise CaseError("--n", f"needs at least two distinct values to fit a rate, got {args.n}")
-    ns, seeds = args.n, args.seeds
     if args.quick:  # explicit --n / --seeds still win
-        ns, seeds = ns or list(QUICK_STUDY_N), seeds or QUICK_STUDY_SEEDS
-    out = run_study(case, ns=ns, n_seeds=seeds, out_dir=args.out, comm=comm,
+        args.n = args.n or list(QUICK_STUDY_N)
+        args.seeds = args.seeds or QUICK_STUDY_SEEDS
+    case = _case(args, comm, study={"n": args.n, "seeds": args.seeds})
+    out = run_study(case, out_dir=args.out, comm=comm,
                     progress=not args.quiet, plots=not args.no_plots, resume=args.resume)
     _say(comm, *out["lines"], f"wrote {out['path']}", f"report: {out['report']}")
 
@@ -123,8 +117,8 @@ def cmd_study(args, comm) -> None:
 def cmd_regimes(args, comm) -> None:
     from mfpde.runs.regimes import run_regimes
 
-    case = _case(args.case, comm)
-    out = run_regimes(case, ns=args.n, n_seeds=args.seeds, out_dir=args.out, comm=comm,
+    case = _case(args, comm, regimes={"n": args.n, "seeds": args.seeds})
+    out = run_regimes(case, out_dir=args.out, comm=comm,
                       progress=not args.quiet, plots=not args.no_plots)
     _say(comm, *out["lines"], f"wrote {out['path']}", *([f"report: {out['report']}"] if out["report"] else []))
 
@@ -132,8 +126,8 @@ def cmd_regimes(args, comm) -> None:
 def cmd_limit(args, comm) -> None:
     from mfpde.runs.limit import run_limit
 
-    case = _case(args.case, comm)
-    obs, path = run_limit(case, args.points, out_dir=args.out, resume=args.resume, comm=comm,
+    case = _case(args, comm, limit={"points": args.points})
+    obs, path = run_limit(case, out_dir=args.out, resume=args.resume, comm=comm,
                           progress=not args.quiet)
     need = obs["experts_needed"]
     _say(comm, f"rule: {obs['rule']}",
@@ -178,15 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     sp = run_command("pde", "solve the mean-field PDE (works under mpirun -n P)", cmd_pde, resume=True)
-    sp.add_argument("--n", type=_integer_at_least(PDE_MIN_N), help="cells per direction (overrides [pde] n)")
+    sp.add_argument("--n", type=_integer, help="cells per direction (overrides [pde] n)")
 
     sp = run_command("particles", "train the N-expert mixture (works under mpirun -n P)", cmd_particles, resume=True)
-    sp.add_argument("--n", type=_positive, help="number of experts N (overrides [particles] n)")
-    sp.add_argument("--seed", type=_nonnegative, help="random seed (overrides [particles] seed)")
+    sp.add_argument("--n", type=_integer, help="number of experts N (overrides [particles] n)")
+    sp.add_argument("--seed", type=_integer, help="random seed (overrides [particles] seed)")
 
     sp = run_command("limit", "the tau = 0 limit by quadrature of the characteristics, any d, with its CLT "
                      "covariance (works under mpirun -n P)", cmd_limit, resume=True)
-    sp.add_argument("--points", type=_integer_at_least(2), metavar="M", help="rule size (overrides [limit] points)")
+    sp.add_argument("--points", type=_integer, metavar="M", help="rule size (overrides [limit] points)")
 
     sp = sub.add_parser("compare", help="errors between a PDE run and particle runs, per saved time")
     sp.add_argument("pde", metavar="PDE.h5")
@@ -196,8 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = run_command("study", "PDE once, particles over N and seeds, fitted rates, report", cmd_study,
                      resume=True)
-    sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (default [study] n)")
-    sp.add_argument("--seeds", type=_at_least_two, help="seeds per N, >= 2 (default [study] seeds)")
+    sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (overrides [study] n)")
+    sp.add_argument("--seeds", type=_integer, help="seeds per N, >= 2 (overrides [study] seeds)")
     sp.add_argument("--quick", action="store_true",
                     help=f"a small study: N = {','.join(map(str, QUICK_STUDY_N))} and {QUICK_STUDY_SEEDS} seeds "
                          "(unless --n / --seeds are given); same output names, so use another --out to keep a full study")
@@ -205,8 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = run_command("regimes", "lazy (NTK) against mean-field training over N and seeds, both limits, report",
                      cmd_regimes)
-    sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (default [regimes] n)")
-    sp.add_argument("--seeds", type=_positive, help="seeds per N (default [regimes] seeds)")
+    sp.add_argument("--n", type=_int_list, metavar="N1,N2,...", help="particle numbers (overrides [regimes] n)")
+    sp.add_argument("--seeds", type=_integer, help="seeds per N, >= 2 (overrides [regimes] seeds)")
     sp.add_argument("--no-plots", action="store_true", help="skip the figures and the report")
 
     sp = sub.add_parser("plot", help="figures of a result file (pde, particles, study, compare, limit, regimes)")

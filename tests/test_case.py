@@ -164,7 +164,7 @@ def test_cli_error_is_one_line_without_traceback(tmp_path):
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
-@pytest.mark.parametrize("argv, text", [(["particles", "default", "--n", "-3"], "--n: must be >= 1, got -3"),
+@pytest.mark.parametrize("argv, text", [(["particles", "default", "--n", "3.5"], "--n: expected an integer"),
                                         (["study", "default", "--n", "64,x"], "comma-separated integers"),
                                         ([], "required: COMMAND")])
 def test_usage_errors_are_one_line(capsys, argv, text):

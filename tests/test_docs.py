@@ -47,7 +47,7 @@ def _strings(node) -> list[str] | None:
 
 def loader_keys() -> set[tuple[str, str]]:
     """(section, key) of every `_check_keys(table, {keys}, "section")` call in mfpde (and the module-level
-    key sets they name), and the `[expert]` keys of every registered expert kind (its registry)."""
+    key sets they name), the `KEYS` of every case section class (its `SECTION`), and the `[expert]` keys of every registered expert kind (its registry)."""
     from mfpde.experts.registry import EXPERT_KINDS
 
     keys = {("expert", k) for kind in EXPERT_KINDS.values() for k in ("kind", *kind.required, *kind.optional)}
@@ -70,6 +70,12 @@ def loader_keys() -> set[tuple[str, str]]:
                 continue  # a generic helper, not a call site with literal keys
             for found in sets:
                 keys.update((section, k) for k in found or [])
+        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):  # a case section: SECTION, KEYS
+            body = {t.id: node.value for node in cls.body if isinstance(node, ast.Assign)
+                    for t in node.targets if isinstance(t, ast.Name)}
+            section, table = body.get("SECTION"), body.get("KEYS")
+            if isinstance(section, ast.Constant) and isinstance(table, ast.Dict):
+                keys.update((section.value, k.value) for k in table.keys if isinstance(k, ast.Constant))
     return keys
 
 

@@ -12,6 +12,7 @@ or written.
 
 from __future__ import annotations
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -20,12 +21,14 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from mfpde.config.keys import _check_keys, _choice, _int_list, _integer, _number, _require
+from mfpde.config.rules import (CELLS, DISTINCT_N, INTEGRATORS, MESH_MOTIONS, MINIMUM, SCALINGS,
+                                TIME_SCHEME_CHOICES, cell_type, check_degree, check_tau, default_discretization)
 from mfpde.errors import CaseError
 from pathlib import Path
 from typing import Any
 
 
-PDE_MIN_N = 3          # cells per direction: the fewest a periodic mesh can have
+PDE_MIN_N = MINIMUM["pde.n"]   # cells per direction: the fewest a periodic mesh can have
 
 
 NAME_MAX = 100         # characters of a case name (a file stem)
@@ -37,34 +40,84 @@ _NAME = re.compile(r"\w[\w.+-]*")
 MAX_THETA = 10**5      # parameters of an expert (theta[i], i < MAX_THETA)
 
 
-SCALINGS = ("mean-field", "ntk")
+class _Section:
+    """A case section: its keys, each with the one rule that checks it (``KEYS``: key ->
+    ``convert(value, dotted_key, ctx)``), and the rules that tie keys together (:meth:`check`).
+
+    The case file (:meth:`parse`) and the overrides of a command line or of a script
+    (:meth:`Case.with_overrides`) go through :meth:`updated`, so a value is refused by the
+    same rule with the same message wherever it comes from.
+    """
+
+    SECTION = ""
+    KEYS: dict = {}
+
+    @classmethod
+    def defaults(cls, ctx: dict):
+        return cls()
+
+    def updated(self, values: dict, ctx: dict):
+        """A copy with ``values`` (keys of this section) set; the input is not changed.
+        With ``ctx["reset"]`` a value None puts the key back to its default."""
+        _check_keys(values, set(self.KEYS), self.SECTION)
+        o = dataclasses.replace(self)
+        for key, convert in self.KEYS.items():
+            if key not in values:
+                continue
+            if values[key] is None and ctx.get("reset"):
+                setattr(o, key, getattr(self.defaults(ctx), key))
+            else:
+                setattr(o, key, convert(values[key], f"{self.SECTION}.{key}", ctx))
+        o.check(values, ctx)
+        return o
+
+    def check(self, values: dict, ctx: dict) -> None:
+        """The rules between keys (none by default)."""
+
+
+def _positive_number(v, key, ctx):
+    return _number(v, key, positive=True)
+
+
+def _at_least(minimum: int):
+    return lambda v, key, ctx: _integer(v, key, minimum=minimum)
+
+
+def _count(key: str):
+    """An integer key at least :data:`mfpde.config.rules.MINIMUM` [key]."""
+    return _at_least(MINIMUM[key])
+
+
+def _one_of(choices: tuple):
+    return lambda v, key, ctx: _choice(v, key, choices)
 
 
 @dataclass
-class Dynamics:
+class Dynamics(_Section):
     """``[dynamics]``: time horizon, learning rate, noise temperature, scaling.
 
     ``scaling`` (DESIGN 10.4): ``"mean-field"`` (section 1) or ``"ntk"`` (the
     lazy ``N^{-1/2}`` scaling, noiseless: ``tau > 0`` is refused with it).
     """
 
-    t_end: float
+    t_end: float = 1.0
     lr: float = 1.0
     tau: float = 0.0
     scaling: str = "mean-field"
 
+    SECTION = "dynamics"
+    KEYS = {"t_end": _positive_number, "lr": _positive_number,
+            "tau": lambda v, key, ctx: _number(v, key, nonnegative=True), "scaling": _one_of(SCALINGS)}
+
     @classmethod
     def parse(cls, t: dict) -> "Dynamics":
-        _check_keys(t, {"t_end", "lr", "tau", "scaling"}, "dynamics")
-        dyn = cls(
-            t_end=_number(_require(t, "t_end", "dynamics"), "dynamics.t_end", positive=True),
-            lr=_number(t.get("lr", 1.0), "dynamics.lr", positive=True),
-            tau=_number(t.get("tau", 0.0), "dynamics.tau", nonnegative=True),
-            scaling=_choice(t.get("scaling", "mean-field"), "dynamics.scaling", SCALINGS),
-        )
-        if dyn.scaling == "ntk" and dyn.tau > 0:
-            raise CaseError("dynamics.tau", f"must be 0 with scaling = 'ntk' (the lazy regime is noiseless), got {dyn.tau}")
-        return dyn
+        _check_keys(t, set(cls.KEYS), "dynamics")
+        _require(t, "t_end", "dynamics")
+        return cls().updated(t, {})
+
+    def check(self, values: dict, ctx: dict) -> None:
+        if self.scaling == "ntk":
+            check_tau("scaling ntk", self.tau)
 
 
 @dataclass
@@ -116,7 +169,7 @@ class InitSpec:
 
 
 @dataclass
-class PDEOptions:
+class PDEOptions(_Section):
     """``[pde]``: mesh, element degree, CFL number, save interval, solver options."""
 
     n: int = 64
@@ -131,67 +184,75 @@ class PDEOptions:
     time_scheme: str = "auto"
     mesh_motion: str = "fixed"
 
+    SECTION = "pde"
+    KEYS = {
+        "grading": lambda v, key, ctx: _mesh_grading(v),
+        "n": _count("pde.n"),
+        "degree": _count("pde.degree"),
+        "cell": _one_of(CELLS),
+        "time_scheme": _one_of(TIME_SCHEME_CHOICES),
+        "mesh_motion": _one_of(MESH_MOTIONS),
+        "cfl": lambda v, key, ctx: _cfl(v),
+        "save_every": _positive_number,
+        "mesh": lambda v, key, ctx: _mesh_file(v, ctx["base_dir"]),
+        "moment_max": _count("pde.moment_max"),
+        "petsc_options": lambda v, key, ctx: _petsc_options(v),
+    }
+
+    @classmethod
+    def defaults(cls, ctx: dict) -> "PDEOptions":
+        return cls(**default_discretization(ctx.get("d")))
+
     @classmethod
     def parse(cls, t: dict, base_dir: Path, d: int | None = None) -> "PDEOptions":
-        _check_keys(t, {"n", "degree", "cell", "cfl", "save_every", "mesh", "moment_max",
-                        "petsc_options", "grading", "time_scheme", "mesh_motion"}, "pde")
-        from mfpde.config.rules import MESH_MOTIONS, default_discretization
+        ctx = {"base_dir": Path(base_dir), "d": d}
+        return cls.defaults(ctx).updated(t, ctx)
 
-        o = cls(**default_discretization(d))
-        o.grading = _mesh_grading(t)
-        if "n" in t:
-            o.n = _integer(t["n"], "pde.n", minimum=PDE_MIN_N)
-        if "degree" in t:
-            o.degree = _integer(t["degree"], "pde.degree", minimum=1)
-        if "cell" in t:
-            o.cell = _choice(t["cell"], "pde.cell", ("simplex", "box"))
-        top = 4 if o.cell == "simplex" and (d or 1) > 1 else 6
-        if o.degree > top:
-            raise CaseError("pde.degree", f"supported degrees on {o.cell} cells are 1..{top}, got {o.degree}")
-        if "time_scheme" in t:
-            o.time_scheme = _choice(t["time_scheme"], "pde.time_scheme", ("auto", "ssprk3", "ssprk104", "ars443"))
-        if "mesh_motion" in t:
-            o.mesh_motion = _choice(t["mesh_motion"], "pde.mesh_motion", MESH_MOTIONS)
-            if o.mesh_motion == "lagrangian" and o.grading > 1.0:
-                raise CaseError("pde.grading", "a Lagrangian mesh follows the support itself: "
-                                "grading needs mesh_motion = \"fixed\"")
-        if "cfl" in t:
-            o.cfl = _number(t["cfl"], "pde.cfl", positive=True)
-            if o.cfl > 1:
-                raise CaseError("pde.cfl", f"must be <= 1, got {o.cfl}")
-        if "save_every" in t:
-            o.save_every = _number(t["save_every"], "pde.save_every", positive=True)
-        if "mesh" in t:
-            if "n" in t:
-                raise CaseError("pde.n", "the mesh comes from pde.mesh; give pde.n or pde.mesh, not both")
-            path = (base_dir / str(t["mesh"])).resolve()
-            if not path.is_file():
-                raise CaseError("pde.mesh", f"mesh file not found: {path}")
-            o.mesh = str(path)
-        if "moment_max" in t:
-            o.moment_max = _integer(t["moment_max"], "pde.moment_max", minimum=1)
-        if "petsc_options" in t:
-            if not isinstance(t["petsc_options"], dict):
-                raise CaseError("pde.petsc_options", "must be a table of PETSc options")
-            for k, v in t["petsc_options"].items():
-                if isinstance(v, (list, dict)) or not re.fullmatch(r"[A-Za-z0-9_.+-]*", str(v)):
-                    raise CaseError(f"pde.petsc_options.{k}", f"must be a word or a number, got {v!r}")
-            o.petsc_options = {str(k): v for k, v in t["petsc_options"].items()}
-        return o
+    def check(self, values: dict, ctx: dict) -> None:
+        if self.grading > 1.0 and self.mesh:
+            raise CaseError("pde.grading", "grades the built-in structured mesh; remove it or pde.mesh")
+        if "degree" in values or "cell" in values:
+            check_degree(cell_type(self.cell, ctx.get("d")), self.degree)
+        if self.mesh_motion == "lagrangian" and self.grading > 1.0:
+            raise CaseError("pde.grading", "a Lagrangian mesh follows the support itself: "
+                            "grading needs mesh_motion = \"fixed\"")
+        if "n" in values and values["n"] is not None and self.mesh:
+            raise CaseError("pde.n", "the mesh comes from pde.mesh; give pde.n or pde.mesh, not both")
 
 
-def _mesh_grading(t: dict) -> float:
+def _mesh_grading(value) -> float:
     """``[pde] grading``: cells this many times smaller where the support sweeps (1: uniform mesh)."""
-    g = _number(t.get("grading", 1.0), "pde.grading")
+    g = _number(value, "pde.grading")
     if g < 1.0:
         raise CaseError("pde.grading", f"must be >= 1 (1 is the uniform mesh), got {g}")
-    if g > 1.0 and "mesh" in t:
-        raise CaseError("pde.grading", "grades the built-in structured mesh; remove it or pde.mesh")
     return g
 
 
+def _cfl(value) -> float:
+    cfl = _number(value, "pde.cfl", positive=True)
+    if cfl > 1:
+        raise CaseError("pde.cfl", f"must be <= 1, got {cfl}")
+    return cfl
+
+
+def _mesh_file(value, base_dir: Path) -> str:
+    path = (Path(base_dir) / str(value)).resolve()
+    if not path.is_file():
+        raise CaseError("pde.mesh", f"mesh file not found: {path}")
+    return str(path)
+
+
+def _petsc_options(value) -> dict:
+    if not isinstance(value, dict):
+        raise CaseError("pde.petsc_options", "must be a table of PETSc options")
+    for k, v in value.items():
+        if isinstance(v, (list, dict)) or not re.fullmatch(r"[A-Za-z0-9_.+-]*", str(v)):
+            raise CaseError(f"pde.petsc_options.{k}", f"must be a word or a number, got {v!r}")
+    return {str(k): v for k, v in value.items()}
+
+
 @dataclass
-class ParticleOptions:
+class ParticleOptions(_Section):
     """``[particles]``: number of experts, seed, step, integrator, save interval.
 
     ``seeds`` (DESIGN section 6) is the number of seeds a study uses when
@@ -205,27 +266,17 @@ class ParticleOptions:
     integrator: str = "rk4"
     save_every: float | None = None
 
+    SECTION = "particles"
+    KEYS = {"n": _count("particles.n"), "seed": _count("particles.seed"), "seeds": _count("particles.seeds"),
+            "dt": _positive_number, "integrator": _one_of(INTEGRATORS), "save_every": _positive_number}
+
     @classmethod
     def parse(cls, t: dict) -> "ParticleOptions":
-        _check_keys(t, {"n", "seed", "seeds", "dt", "integrator", "save_every"}, "particles")
-        o = cls()
-        if "n" in t:
-            o.n = _integer(t["n"], "particles.n", minimum=1)
-        if "seed" in t:
-            o.seed = _integer(t["seed"], "particles.seed", minimum=0)
-        if "seeds" in t:
-            o.seeds = _integer(t["seeds"], "particles.seeds", minimum=2)
-        if "dt" in t:
-            o.dt = _number(t["dt"], "particles.dt", positive=True)
-        if "integrator" in t:
-            o.integrator = _choice(t["integrator"], "particles.integrator", ("rk4", "heun", "euler"))
-        if "save_every" in t:
-            o.save_every = _number(t["save_every"], "particles.save_every", positive=True)
-        return o
+        return cls().updated(t, {})
 
 
 @dataclass
-class LimitOptions:
+class LimitOptions(_Section):
     """``[limit]``: the quadrature rule of ``mfpde limit`` (docs/limit.md)."""
 
     points: int = 16384
@@ -234,68 +285,59 @@ class LimitOptions:
     save_every: float | None = None
     clt_points: int = 4096
 
+    SECTION = "limit"
+    KEYS = {"points": _count("limit.points"), "rule": lambda v, key, ctx: _choice(v, key, _rules()),
+            "dt": _positive_number, "save_every": _positive_number, "clt_points": _count("limit.clt_points")}
+
     @classmethod
     def parse(cls, t: dict) -> "LimitOptions":
-        from mfpde.numerics.quadrature import RULES
-
-        _check_keys(t, {"points", "rule", "dt", "save_every", "clt_points"}, "limit")
-        o = cls()
-        if "points" in t:
-            o.points = _integer(t["points"], "limit.points", minimum=2)
-        if "rule" in t:
-            o.rule = _choice(t["rule"], "limit.rule", RULES)
-        if "dt" in t:
-            o.dt = _number(t["dt"], "limit.dt", positive=True)
-        if "save_every" in t:
-            o.save_every = _number(t["save_every"], "limit.save_every", positive=True)
-        if "clt_points" in t:
-            o.clt_points = _integer(t["clt_points"], "limit.clt_points", minimum=2)
-        return o
+        return cls().updated(t, {})
 
 
-def _parse_sweep(t: dict, section: str, o) -> None:
-    """``n`` (at least two distinct particle numbers, sorted) and ``seeds`` (>= 2) of a sweep over N."""
-    if "n" in t:
-        o.n = sorted(set(_int_list(t["n"], f"{section}.n", minimum=1)))
-        if len(o.n) < 2:
-            raise CaseError(f"{section}.n", "needs at least two distinct values to fit a rate")
-    if "seeds" in t:
-        o.seeds = _integer(t["seeds"], f"{section}.seeds", minimum=2)
+def _rules() -> tuple:
+    from mfpde.numerics.quadrature import RULES
+
+    return RULES
+
+
+def _n_list(value, key: str, ctx) -> list[int]:
+    """At least :data:`mfpde.config.rules.DISTINCT_N` distinct particle numbers, sorted."""
+    ns = sorted(set(_int_list(value, key, minimum=MINIMUM[key])))
+    if len(ns) < DISTINCT_N:
+        raise CaseError(key, f"needs at least two distinct values to fit a rate, got {ns}")
+    return ns
 
 
 @dataclass
-class StudyOptions:
+class StudyOptions(_Section):
     """``[study]``: the N values and the number of seeds of a propagation-of-chaos study."""
 
     n: list[int] = field(default_factory=lambda: [2**k for k in range(6, 15)])
     seeds: int = 8
     reference: str = "auto"   # "pde", "limit", or "auto" (the limit when d > 3)
 
+    SECTION = "study"
+    KEYS = {"n": _n_list, "seeds": _count("study.seeds"), "reference": _one_of(("auto", "pde", "limit"))}
+
     @classmethod
     def parse(cls, t: dict, default_seeds: int | None = None) -> "StudyOptions":
-        _check_keys(t, {"n", "seeds", "reference"}, "study")
-        o = cls()
-        if default_seeds is not None:
-            o.seeds = default_seeds
-        _parse_sweep(t, "study", o)
-        if "reference" in t:
-            o.reference = _choice(t["reference"], "study.reference", ("auto", "pde", "limit"))
-        return o
+        o = cls() if default_seeds is None else cls(seeds=default_seeds)
+        return o.updated(t, {})
 
 
 @dataclass
-class RegimesOptions:
+class RegimesOptions(_Section):
     """``[regimes]``: the N values and seeds of ``mfpde regimes`` (DESIGN 10.4)."""
 
     n: list[int] = field(default_factory=lambda: [64, 256, 1024, 4096])
     seeds: int = 4
 
+    SECTION = "regimes"
+    KEYS = {"n": _n_list, "seeds": _count("regimes.seeds")}
+
     @classmethod
     def parse(cls, t: dict) -> "RegimesOptions":
-        _check_keys(t, {"n", "seeds"}, "regimes")
-        o = cls()
-        _parse_sweep(t, "regimes", o)
-        return o
+        return cls().updated(t, {})
 
 
 _TOP_KEYS = {"name", "expert", "data", "init", "dynamics", "pde", "particles", "study", "regimes", "limit",
@@ -339,6 +381,33 @@ class Case:
     def to_toml(self) -> str:
         return dumps_toml(self.table)
 
+    def with_overrides(self, **sections: dict) -> "Case":
+        """A new case with keys of its sections set, e.g. ``case.with_overrides(pde={"n": 32})``
+        (the command line's ``--n 32``); the input case is not changed.
+
+        Each value goes through the rule of its key in the case file (:meth:`_Section.updated`):
+        the same checks and the same messages.  A value None puts the key back to its default
+        (:func:`given` drops the options that were not given).  The table (``/case`` of the
+        result files) records the values set.
+        """
+        unknown = sorted(set(sections) - set(_OVERRIDABLE))
+        if unknown:
+            raise CaseError(unknown[0], f"not a section that can be overridden ({', '.join(_OVERRIDABLE)})")
+        table = copy.deepcopy(self.table)
+        ctx = {"base_dir": self.base_dir, "d": self.d, "reset": True}
+        changed = {}
+        for name, values in sections.items():
+            if not values:
+                continue
+            changed[name] = getattr(self, name).updated(dict(values), ctx)
+            section = table.setdefault(name, {})
+            for key, value in values.items():
+                if value is None:
+                    section.pop(key, None)
+                else:
+                    section[key] = value
+        return dataclasses.replace(self, table=table, **changed)
+
     def physics_hash(self) -> str:
         """Hash of what determines the dynamics (expert, data, init, dynamics):
         runs with the same hash can be compared."""
@@ -352,6 +421,14 @@ class Case:
         if self.dynamics.scaling != "mean-field":  # mean-field hashes as before the key existed
             payload["dynamics"]["scaling"] = self.dynamics.scaling
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_OVERRIDABLE = ("dynamics", "pde", "particles", "limit", "study", "regimes")
+
+
+def given(**values) -> dict:
+    """The options that were given (not None): what :meth:`Case.with_overrides` sets."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def case_from_dict(table: dict, base_dir: str | Path = ".", *, expert=None) -> Case:

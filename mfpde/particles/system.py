@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from mpi4py import MPI
 
+from mfpde.config.rules import particle_integrator
 from mfpde.errors import NonFiniteError, UnstableStepError
 from mfpde.model.velocity import ExpertAt, risk, velocity
 from mfpde.parallel import collective
@@ -78,9 +79,7 @@ class ParticleSystem:
         self.scaling = scaling
         self.weight, self.lr_eff = scaled_weight_and_lr(scaling, self.n, self.lr)
         self.offset = np.zeros_like(self.y)  # ntk: N^{-1/2} sum_i phi(x_k; theta_i(0))
-        if tau > 0 and integrator == "rk4":
-            integrator = "heun"
-        self.integrator = integrator
+        self.integrator = particle_integrator(integrator, tau)  # rk4 runs as heun with noise
 
     # -- the mean-field velocity, F summed over ranks
     def _allreduce(self, local: np.ndarray) -> np.ndarray:

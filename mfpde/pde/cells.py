@@ -31,17 +31,7 @@ import dolfinx.la
 import ufl
 from mpi4py import MPI
 
-from mfpde.errors import CaseError
-
-MAX_DEGREE = {"interval": 6, "quadrilateral": 6, "hexahedron": 6, "triangle": 4, "tetrahedron": 4}
-
-
-def check_degree(cell_type: str, degree) -> int:
-    """The DG degree, refused (``pde.degree``) outside 1..MAX_DEGREE[cell_type]."""
-    top = MAX_DEGREE[cell_type]
-    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or not 1 <= degree <= top:
-        raise CaseError("pde.degree", f"the DG degree on {cell_type} cells must be an integer in 1..{top}, got {degree!r}")
-    return int(degree)
+from mfpde.config.rules import MAX_DEGREE, check_degree  # noqa: F401  (the degrees: one table)
 
 
 def dg_element(cell_type: str, degree: int):

@@ -46,7 +46,7 @@ import dolfinx.fem
 import ufl
 from mpi4py import MPI
 
-from mfpde.config.rules import check_mesh_motion
+from mfpde.config.rules import check_mesh_motion, resolve_time_scheme
 from mfpde.errors import CaseError, NonFiniteError
 from mfpde.model.moments import moment_freqs
 from mfpde.model.velocity import ExpertAt
@@ -60,17 +60,6 @@ from mfpde.pde.torus import TorusMesh, check_dimension
 from mfpde.pde.transport import TransportOperator
 
 _CHUNK = 4096
-
-
-def resolve_scheme(time_scheme: str, tau: float) -> str:
-    """``auto`` -> ssprk104 (tau = 0) or ars443 (tau > 0); explicit schemes refuse tau > 0."""
-    if time_scheme == "auto":
-        return "ars443" if tau > 0 else "ssprk104"
-    if time_scheme not in stepping.SCHEMES:
-        raise CaseError("pde.time_scheme", f"unknown scheme {time_scheme!r} (auto, {', '.join(stepping.SCHEMES)})")
-    if tau > 0 and time_scheme in stepping.EXPLICIT:
-        raise CaseError("pde.time_scheme", f"{time_scheme} is explicit and cannot take tau > 0: use ars443 (or auto)")
-    return time_scheme
 
 
 class MeanFieldSolver:
@@ -125,7 +114,7 @@ class MeanFieldSolver:
             raise CaseError("dynamics.lr", f"must be finite, got {lr!r}")
         if expert_at is None and velocity is None:
             raise ValueError("give expert_at (mean-field velocity) or a prescribed velocity")
-        self.time_scheme = resolve_scheme(time_scheme, float(tau))
+        self.time_scheme = resolve_time_scheme(time_scheme, float(tau))
         moving = check_mesh_motion(mesh_motion, float(tau))
         self.mesh_motion = mesh_motion
         self.mesh_frozen_at = None  # a Lagrangian mesh: the time it stopped moving (see .moving)

@@ -37,8 +37,8 @@ import math
 
 import numpy as np
 
-SCHEMES = ("ssprk3", "ssprk104", "ars443")
-EXPLICIT = ("ssprk3", "ssprk104")
+from mfpde.config.rules import EXPLICIT_SCHEMES as EXPLICIT, TIME_SCHEMES as SCHEMES  # noqa: F401  (one table)
+
 SSP_COEFFICIENT = {"ssprk3": 1.0, "ssprk104": 6.0, "ars443": 1.0}
 ORDER = {"ssprk3": 3, "ssprk104": 4, "ars443": 3}
 

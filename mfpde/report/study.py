@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mfpde.config.rules import particle_integrator
 from mfpde.errors import ResultFileError
 from mfpde.report.figures import METRIC_LABELS
 from mfpde.report.clt import report_lines as clt_report_lines
@@ -61,9 +62,7 @@ def _what_was_run(study: StudyResult) -> str:
                      f"({_list(seeds)}) per N, up to t_end = {t_end:g} with {ts.size} saved times")
         pc = case.get("particles", {})
         if "integrator" in pc or "dt" in pc:
-            integrator = pc.get("integrator", "rk4")
-            if integrator == "rk4" and float(dyn.get("tau", 0.0)) > 0:
-                integrator = "heun"  # what runs with noise
+            integrator = particle_integrator(pc.get("integrator", "rk4"), float(dyn.get("tau", 0.0)))  # what ran
             parts[-1] += f"; particle integrator `{integrator}`"
             parts[-1] += f" with dt = {pc['dt']:g}" if isinstance(pc.get("dt"), (int, float)) else ""
         parts[-1] += "."

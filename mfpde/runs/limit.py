@@ -35,10 +35,11 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.config.case import Case
+from mfpde.config.case import Case, given
+from mfpde.config.rules import check_tau
 from mfpde.meshfree.characteristics import Characteristics
 from mfpde.meshfree.clt import clt_covariance, experts_needed
-from mfpde.errors import CaseError, ResultFileError
+from mfpde.errors import ResultFileError
 from mfpde.parallel import agree
 from mfpde.io.lock import output_lock
 from mfpde.model.velocity import risk
@@ -58,13 +59,7 @@ ACCURACIES = (1e-1, 1e-2, 1e-3)  # of max_k |f_N - F| in the experts-needed tabl
 
 def check_limit_case(case: Case) -> None:
     """What ``limit`` needs: tau = 0 (it is the push-forward of rho_0)."""
-    tau = case.dynamics.tau
-    if tau > 0 and case.d > 3:
-        raise CaseError("dynamics.tau", f"tau = {tau:g} > 0 with d = {case.d}: no solver covers the noisy limit "
-                        "beyond d = 3 (`mfpde limit` is the tau = 0 push-forward; use `mfpde particles`)")
-    if tau > 0:
-        raise CaseError("dynamics.tau", f"tau = {tau:g} > 0: `mfpde limit` is the tau = 0 method; "
-                        f"for noisy training in d = {case.d} use `mfpde pde`")
+    check_tau("limit d > 3" if case.d > 3 else "limit", case.dynamics.tau, case.d)
 
 
 def limit_path(case: Case, out_dir=None) -> Path:
@@ -183,18 +178,17 @@ def run_limit(case: Case, points: int | None = None, *, out_dir=None, resume: bo
         (T, K, K) and ``experts_needed`` when ``clt``; and the file written (None with
         ``write=False``); ``run.result`` is the :class:`mfpde.io.results.LimitResult`.
     """
+    case = case.with_overrides(limit=given(points=None if points is None else int(points)))  # as [limit] points
     check_limit_case(case)
     path = limit_path(case, out_dir) if write else None
     with output_lock(path, comm):  # one run per output name at a time
-        return _run_limit(case, points, path, resume, comm, progress, estimate, clt)
+        return _run_limit(case, None, path, resume, comm, progress, estimate, clt)
 
 
 def _run_limit(case: Case, points, path: Path | None, resume: bool, comm, progress: bool, estimate: bool,
                clt: bool) -> "Run":
     opts = case.limit
     M = opts.points if points is None else int(points)
-    if M < 2:
-        raise CaseError("limit.points", f"must be >= 2, got {M}")
     rho0 = initial_density(case)
     rule = make_rule(opts.rule, M, case.d, rho0, case.init)
     freqs = moment_freqs(case.d, case.pde.moment_max)

@@ -11,8 +11,8 @@ import numpy as np
 from mpi4py import MPI
 
 from mfpde.config.budgets import check_particle_budget
-from mfpde.config.case import Case
-from mfpde.errors import CaseError, NonFiniteError, ResultFileError
+from mfpde.config.case import Case, given
+from mfpde.errors import NonFiniteError, ResultFileError
 from mfpde.io.hdf5 import partial_path
 from mfpde.io.lock import output_lock
 from mfpde.io.results import ParticleResult, RunInfo
@@ -82,12 +82,9 @@ def run_particles(case: Case, n: int | None = None, seed: int | None = None, *, 
         written (None with ``write=False``); ``run.result`` is the
         :class:`mfpde.io.results.ParticleResult` read from the file.
     """
-    n = case.particles.n if n is None else int(n)
-    seed = case.particles.seed if seed is None else int(seed)
-    if n < 1:
-        raise CaseError("particles.n", f"must be >= 1, got {n}")
-    if seed < 0:
-        raise CaseError("particles.seed", f"must be >= 0, got {seed}")
+    as_int = lambda v: None if v is None else int(v)  # noqa: E731  (numpy integers too, as before)
+    case = case.with_overrides(particles=given(n=as_int(n), seed=as_int(seed)))  # checked as [particles] n, seed
+    n, seed = case.particles.n, case.particles.seed
     agree(comm, check_particle_budget, case, n, root_only=True)
     path = particle_path(case, n, seed, out_dir) if write else None
     with output_lock(path, comm):

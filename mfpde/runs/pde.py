@@ -50,14 +50,16 @@ def pde_path(case: Case, out_dir=None) -> Path:
 
 
 def check_pde_case(case: Case) -> None:
-    """What only the PDE needs: mean-field scaling, d <= 3, PETSc options PETSc has, and a mesh file
-    of the torus of the expert's dimension."""
+    """What only the PDE needs: mean-field scaling, d <= 3, PETSc options PETSc has, a time scheme and a
+    mesh motion that fit tau (:mod:`mfpde.config.rules`), and a mesh file of the torus of the expert's
+    dimension with cells that have the degree."""
     if case.dynamics.scaling != "mean-field":
         raise CaseError("dynamics.scaling", f"the PDE is the mean-field limit; scaling = {case.dynamics.scaling!r} "
                         "is for particles (its limit is in `mfpde regimes`)")
     check_petsc_options(case.pde.petsc_options)
-    from mfpde.config.rules import check_mesh_motion  # (no DOLFINx: this runs on rank 0 alone)
+    from mfpde.config.rules import check_degree, check_mesh_motion, resolve_time_scheme  # (no DOLFINx here)
 
+    resolve_time_scheme(case.pde.time_scheme, case.dynamics.tau)  # the tau rules of the schemes, before the mesh
     check_mesh_motion(case.pde.mesh_motion, case.dynamics.tau)
     if case.d > 3:
         raise CaseError("expert", f"the parameter torus has d = {case.d}; the PDE solver supports d = 1, 2, 3 "
@@ -69,6 +71,7 @@ def check_pde_case(case: Case) -> None:
         if vertices.shape[1] != case.d:
             raise CaseError("pde.mesh", f"{Path(case.pde.mesh).name} is a {vertices.shape[1]}-d mesh ({cell_type}), "
                             f"but the expert's parameter torus has d = {case.d}")
+        check_degree(str(cell_type), case.pde.degree)
 
 
 def build_pde_solver(case: Case, comm: MPI.Comm = MPI.COMM_WORLD):

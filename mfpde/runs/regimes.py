@@ -33,8 +33,6 @@ one rank), as in :mod:`mfpde.runs.study`.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import time
 from pathlib import Path
 
@@ -42,8 +40,8 @@ import numpy as np
 from mpi4py import MPI
 
 from mfpde.analysis.rates import fit_rate
-from mfpde.config.case import SCALINGS, Case
-from mfpde.errors import CaseError
+from mfpde.config.case import Case, given
+from mfpde.config.rules import SCALINGS, check_tau
 from mfpde.io.results import RegimesResult, RunInfo
 from mfpde.model.ntk import empirical_kernel, limit_risk, ntk_kernel
 from mfpde.progress import Progress
@@ -65,12 +63,8 @@ def regimes_path(case: Case, out_dir=None) -> Path:
 
 
 def with_scaling(case: Case, scaling: str) -> Case:
-    """A copy of ``case`` in the given scaling, saving at the PDE's times."""
-    c = copy.copy(case)
-    c.table = {**case.table, "dynamics": {**case.table.get("dynamics", {}), "scaling": scaling}}
-    c.dynamics = dataclasses.replace(case.dynamics, scaling=scaling)
-    c.particles = dataclasses.replace(case.particles, save_every=case.pde.save_every)
-    return c
+    """A copy of ``case`` in the given scaling, saving at the PDE's times (:meth:`Case.with_overrides`)."""
+    return case.with_overrides(dynamics={"scaling": scaling}, particles={"save_every": case.pde.save_every})
 
 
 def torus_displacement(theta0: np.ndarray, theta1: np.ndarray) -> np.ndarray:
@@ -88,8 +82,7 @@ def kernel_change(expert_at, theta0: np.ndarray, theta1: np.ndarray) -> float:
 
 def check_regimes_case(case: Case) -> None:
     """What ``regimes`` needs beyond a valid case: tau = 0 (the NTK limit is noiseless)."""
-    if case.dynamics.tau > 0:
-        raise CaseError("dynamics.tau", f"regimes compares noiseless limits: needs tau = 0, got {case.dynamics.tau}")
+    check_tau("regimes", case.dynamics.tau)
     if case.d <= 3:
         check_pde_case(with_scaling(case, "mean-field"))
 
@@ -122,10 +115,8 @@ def run_regimes(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Co
         slope, ci, intercept, r2, predicted) and printable ``lines``; meaningful on rank 0.
     """
     t0 = time.perf_counter()
-    ns = sorted(set(ns or case.regimes.n))
-    if len(ns) < 2:
-        raise CaseError("regimes.n", "needs at least two distinct values to fit a slope")
-    n_seeds = int(n_seeds or case.regimes.seeds)
+    case = case.with_overrides(regimes=given(n=ns, seeds=n_seeds))  # checked as [regimes] n and seeds
+    ns, n_seeds = case.regimes.n, case.regimes.seeds
     seeds = list(range(n_seeds))
     check_regimes_case(case)
     out = Path(out_dir if out_dir is not None else case.output_dir)

@@ -31,9 +31,8 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.config.case import Case
+from mfpde.config.case import Case, given
 from mfpde.runs.compare import load_reference, wasserstein_times
-from mfpde.errors import CaseError
 from mfpde.parallel import agree
 from mfpde.config.budgets import check_particle_budget
 from mfpde.io.lock import output_lock
@@ -101,12 +100,8 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
         ``result`` (the :class:`mfpde.io.results.StudyResult` written); meaningful on rank 0.
     """
     t0 = time.perf_counter()
-    ns = sorted(set(ns or case.study.n))
-    n_seeds = int(n_seeds or case.study.seeds)
-    if len(ns) < 2:
-        raise CaseError("study.n", f"needs at least two distinct values to fit a rate, got {ns}")
-    if n_seeds < 2:
-        raise CaseError("study.seeds", f"needs at least 2 seeds for a confidence interval, got {n_seeds}")
+    case = study_case(case, ns, n_seeds)
+    ns, n_seeds = case.study.n, case.study.seeds
     out = Path(out_dir if out_dir is not None else case.output_dir)
     with output_lock(study_path(case, out), comm):  # one study per output name at a time
         return _run_study(case, ns, n_seeds, out, comm, progress, plots, wasserstein, resume, t0)
@@ -119,7 +114,6 @@ def _run_study(case: Case, ns: list, n_seeds: int, out: Path, comm: MPI.Comm, pr
     # 1. the reference (the PDE, or the limit without a mesh), once, on all ranks;
     #    the particles save at its times
     reference = study_reference(case)
-    case.particles.save_every = case.limit.save_every if reference == "limit" else case.pde.save_every
     agree(comm, check_particle_budget, case, max(ns), root_only=True)
     if reference == "limit":
         from mfpde.runs.limit import run_limit
@@ -208,6 +202,15 @@ def _run_study(case: Case, ns: list, n_seeds: int, out: Path, comm: MPI.Comm, pr
             figures += [fig] if fig is not None else []
         report = write_report(result, figures, out / f"{case.name}.report.md", source=path)
     return {"path": path, "report": report, "fits": fits, "fits_t_end": fits_end, "lines": lines, "result": result}
+
+
+def study_case(case: Case, ns=None, n_seeds=None) -> Case:
+    """The case a study runs: ``[study] n`` and ``seeds`` overridden (checked as in the case file),
+    and the particles saving at the reference's times (a copy: ``case`` is not changed)."""
+    case = case.with_overrides(study=given(n=None if ns is None else [int(n) for n in ns],
+                                           seeds=None if n_seeds is None else int(n_seeds)))
+    every = case.limit.save_every if study_reference(case) == "limit" else case.pde.save_every
+    return case.with_overrides(particles={"save_every": every})
 
 
 def study_reference(case: Case) -> str:
