@@ -143,8 +143,15 @@ def _check(mutation: Mutation) -> str | None:
 
 
 def _copy_tree(dst: Path) -> None:
-    ignore = shutil.ignore_patterns(".git", "runs", "__pycache__", ".pytest_cache", "*.h5", "*.bp", ".venv",
-                                    "benchmarks")
+    """The working tree without .git, caches and run outputs (top-level ``runs/``)."""
+    anywhere = shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", ".venv")
+
+    def ignore(directory, names):
+        skip = set(anywhere(directory, names))
+        if Path(directory) == ROOT:
+            skip |= {n for n in names if n in ("runs", "build", "dist")}
+        return skip
+
     shutil.copytree(ROOT, dst, ignore=ignore, symlinks=True)
 
 
