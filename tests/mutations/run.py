@@ -136,6 +136,23 @@ MUTATIONS = [
     M("study-t-end-slice", "mfpde/runs/study.py",
       "end = {k: v[:, :, -1] for k, v in metrics.items()}", "end = {k: v[:, :, -2] for k, v in metrics.items()}",
       ["tests/test_study_refit.py"], "off by one: the fit 'at t_end' from the save before"),
+    M("particles-save-boundary", "mfpde/runs/particles.py",
+      "            if t_save <= state.t + 1e-12:", "            if t_save < state.t - 1e-12:",
+      ["tests/test_particles.py"], "off by one in the saves: t = 0 (and a resumed run's last time) saved twice"),
+    M("limit-resume-duplicates-last-save", "mfpde/runs/limit.py",
+      "if p.t and ts <= p.t[-1] + 1e-12:", "if p.t and ts < p.t[-1] - 1e-12:",
+      ["tests/test_limit.py::test_resume_continues_to_the_same_observables"]),
+    M("pde-initial-not-normalized", "mfpde/pde/solver.py",
+      "self.U = U * self.normalization", "self.U = U",
+      ["tests/test_pde_step.py"], "rho_0 not scaled to mass 1"),
+    M("velocity-sign", "mfpde/model/velocity.py",
+      "return -lr * np.einsum(\"k,kmd->md\", w * residual, grad)",
+      "return lr * np.einsum(\"k,kmd->md\", w * residual, grad)",
+      ["tests/test_stochastic_heun.py"], "gradient ascent"),
+    M("negative-sobolev-weight", "mfpde/analysis/metrics.py",
+      "wt = (1.0 + np.sum(freqs.astype(float) ** 2, axis=1)) ** (-float(s))",
+      "wt = (1.0 + np.sum(freqs.astype(float) ** 2, axis=1)) ** (-0.5 * float(s))",
+      ["tests/test_metrics.py"], "H^-s weight of H^-s/2"),
 ]
 
 
