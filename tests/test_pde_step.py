@@ -98,12 +98,12 @@ def test_default_accuracy_table_row_cosine_1d():
 
 def test_initial_density_is_scaled_to_mass_one():
     """docs/pde.md: the projected rho_0 is limited, then scaled to mass 1 (normalize=True, the default):
-    an unnormalized rho_0 (mass 7 * 2 pi I_0(1) on T^1) and 7 times it give the same state, of mass 1."""
+    an unnormalized rho_0 (mass 2 pi I_0(1) on T^1) and 7 times it give the same state, of mass 1."""
     mesh = torus_mesh(COMM, 1, 8, "box")
     states = []
     for scale in (1.0, 7.0):
-        s = MeanFieldSolver(mesh, _gibbs_expert, [0.3, 0.1], [0.5, 0.5], lambda th: scale * np.exp(np.cos(th[:, 0])),
-                            lr=1.0, degree=2)
+        rho0 = lambda th, c=scale: c * np.exp(np.cos(th[:, 0]))  # noqa: E731
+        s = MeanFieldSolver(mesh, _gibbs_expert, [0.3, 0.1], [0.5, 0.5], rho0, lr=1.0, degree=2)
         assert abs(s.observables()["mass"] - 1) < 1e-13
         states.append(s.U.copy())
     np.testing.assert_allclose(states[1], states[0], rtol=1e-13, atol=1e-15)
