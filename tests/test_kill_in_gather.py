@@ -27,12 +27,17 @@ def drive(kill_at: int, *args) -> subprocess.CompletedProcess:
                           timeout=300, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1"))
 
 
-def test_a_kill_inside_the_density_gather_resumes_exactly(tmp_path):
+def test_a_kill_inside_the_density_gather_resumes_exactly(tmp_path, monkeypatch, capsys):
+    """The uninterrupted and the resumed runs in this process (same window size), the killed one in a
+    subprocess (tests/_kill_in_gather.py)."""
+    import mfpde.io.pde_writer as writer
+    from mfpde.cli import main
+
+    monkeypatch.setattr(writer, "WINDOW_BYTES", WINDOW)
     case = shrunk(tmp_path, "default", 8, 1.0, 0.25)
     cmd = ["pde", str(case), "--quiet"]
-    done = drive(0, *cmd, "--out", str(tmp_path / "ref"))
-    assert done.returncode == 0, done.stderr[-2000:]
-    ref = Path(done.stdout.strip().splitlines()[-1].removeprefix("wrote "))
+    assert main([*cmd, "--out", str(tmp_path / "ref")]) == 0
+    ref = Path(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("wrote "))
     final = tmp_path / "killed" / ref.name
     killed = drive(3, *cmd, "--out", str(final.parent))
     assert killed.returncode == -9, (killed.returncode, killed.stderr[-2000:])
@@ -40,8 +45,7 @@ def test_a_kill_inside_the_density_gather_resumes_exactly(tmp_path):
         assert f["pde/density"].shape[0] == 3 and int(f.attrs["saved"]) == 2, dict(f.attrs)
         torn = f["pde/density"][2]
         assert np.any(torn[: WINDOW // (16 * 8)] != 0) and np.all(torn[-1] == 0)
-    again = drive(0, *cmd, "--out", str(final.parent), "--resume")
-    assert again.returncode == 0, again.stderr[-2000:]
+    assert main([*cmd, "--out", str(final.parent), "--resume"]) == 0
     with h5py.File(ref) as a, h5py.File(final) as b:
         assert len(a["observables/t"]) == 5 and int(b.attrs["saved"]) == 5
         for key in ("observables/t", "observables/F", "observables/risk", "observables/moments",
