@@ -1,6 +1,6 @@
 """Mutation score of the test suite: plausible bugs, one at a time, each of which some test must catch.
 
-    python tests/mutations/run.py [--only NAME[,NAME...]] [--list] [--keep] [-v]
+    python tests/mutations/run.py [--only NAME[,NAME...]] [--list] [--keep] [-v] [--baseline COMMIT]
 
 For each mutation the repository is copied to a temporary directory (without .git and run outputs), the
 exact ``old`` text of the file is replaced by ``new`` (it must occur exactly once, else the mutation is
@@ -8,6 +8,9 @@ reported STALE: the code moved and the list needs an update), and the named test
 ``pytest -x -q`` (``PYTHONPATH`` = the copy).  A mutation is ``caught`` when pytest fails, ``SURVIVED`` when
 it passes.  The last line is the score: ``mutations: C of M caught``; the exit status is 0 only when every
 mutation is caught.
+
+``--baseline COMMIT`` is a control: the same mutations against the test files of an older commit
+(``no-test`` where none of the named files existed), to show which mutations those tests let through.
 
 Not collected by pytest (the file name does not match ``test_*.py``); not run in CI: it takes minutes.
 """
@@ -46,14 +49,15 @@ MUTATIONS = [
       "self.points = np.concatenate([np.asarray(qp), reference_facet_points(cells.cell, qdeg),\n"
       "                                      np.asarray(cells.basis.points), cells.quad.ref_points])",
       "self.points = np.asarray(cells.basis.points)",
-      ["tests/test_positivity_points.py"],
+      ["tests/test_positivity_points.py",
+       "tests/test_pde.py::test_mass_and_positivity_at_the_quadrature_points_every_degree"],
       "check points reduced to the DG nodes: negative at the quadrature points"),
     M("heun-predictor-without-noise", "mfpde/particles/system.py",
       "k2, _ = self.rhs(th + dt * k1 + noise)", "k2, _ = self.rhs(th + dt * k1)",
-      ["tests/test_stochastic_heun.py"], "strong order 1/2 instead of 1"),
+      ["tests/test_stochastic_heun.py", "tests/test_particles.py"], "Heun's strong-error constant 1/2 of Euler's lost"),
     M("kernel-change-wrong-norm", "mfpde/runs/regimes.py",
       "np.linalg.norm(k1 - k0) / np.linalg.norm(k0)", "np.linalg.norm(k1 - k0) / np.linalg.norm(k1)",
-      ["tests/test_regimes_recomputed.py"]),
+      ["tests/test_regimes_recomputed.py", "tests/test_regimes.py::test_regimes_file_layout_and_report"]),
     M("save-committed-before-density", "mfpde/io/pde_writer.py",
       "            self.density.gather(self.solver.U, self._sink(DENSITY, k))\n"
       "            if self.moving:\n"
@@ -63,15 +67,16 @@ MUTATIONS = [
       "            self.density.gather(self.solver.U, self._sink(DENSITY, k))\n"
       "            if self.moving:\n"
       "                self.vertices.gather(self.solver.cells.X, self._sink(VERTICES, k))\n",
-      ["tests/test_kill_in_gather.py"]),
+      ["tests/test_kill_in_gather.py",
+       "tests/test_pde_io.py::test_a_save_killed_half_way_resumes_to_the_uninterrupted_file"]),
     M("study-mean-over-t", "mfpde/runs/study.py",
       "sup = {k: np.nanmax(v, axis=2) for k, v in metrics.items()}",
       "sup = {k: np.nanmean(v, axis=2) for k, v in metrics.items()}",
-      ["tests/test_study_refit.py"]),
+      ["tests/test_study_refit.py", "tests/test_study.py::test_study_fits_the_observable_rate"]),
     M("limit-estimate-from-main-rule", "mfpde/runs/limit.py",
       "coarse = _new_pass(case, coarser_rule(rule, rho0, case.init), comm)",
       "coarse = _new_pass(case, rule, comm)",
-      ["tests/test_limit_estimate.py"], "estimate 0",
+      ["tests/test_limit_estimate.py", "tests/test_limit.py::test_limit_agrees_with_the_pde_to_1e8"], "estimate 0",
       more=(("coarse.rule.points[coarse.start:coarse.stop], 0.0, times, 2 * opts.dt, freqs",
              "coarse.rule.points[coarse.start:coarse.stop], 0.0, times, opts.dt, freqs"),)),
     M("limit-estimate-same-rule-2dt", "mfpde/runs/limit.py",
@@ -84,7 +89,8 @@ MUTATIONS = [
       ["tests/test_limit_estimate.py"]),
     M("pde-dt-doubled", "mfpde/pde/solver.py",
       "dt = c_ssp * self.cfl * 3.0 * self.h_min", "dt = 2 * c_ssp * self.cfl * 3.0 * self.h_min",
-      ["tests/test_pde_step.py"], "DG2/DG3 error after one period 0.04 -> 0.82, no rejected step"),
+      ["tests/test_pde_step.py", "tests/test_pde.py::test_bump_crosses_the_seam_and_returns_positive_and_conservative"],
+      "DG2/DG3 error after one period 0.04 -> 0.82, no rejected step"),
     M("pde-cap-doubled", "mfpde/pde/solver.py",
       "dt = min(dt, 2.0 * self.cfl / (abs(self.lr)", "dt = min(dt, 4.0 * self.cfl / (abs(self.lr)",
       ["tests/test_pde_step.py"]),
@@ -181,8 +187,21 @@ def _copy_tree(dst: Path) -> None:
     shutil.copytree(ROOT, dst, ignore=ignore, symlinks=True)
 
 
-def run_one(mutation: Mutation, keep: bool = False, timeout: float = 1800) -> tuple[str, float, str]:
-    """('caught' | 'SURVIVED' | 'STALE' | 'TIMEOUT', seconds, pytest's last lines)."""
+def _tests_at(tree: Path, commit: str, tests: tuple) -> tuple | None:
+    """Replace ``tree/tests`` by the tests of ``commit``; the named tests whose files exist there, or None."""
+    shutil.rmtree(tree / "tests")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "tests"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    found = tuple(t for t in tests if (tree / t.split("::")[0]).is_file())
+    return found or None
+
+
+def run_one(mutation: Mutation, keep: bool = False, timeout: float = 1800,
+            baseline: str | None = None) -> tuple[str, float, str]:
+    """('caught' | 'SURVIVED' | 'STALE' | 'TIMEOUT' | 'no-test', seconds, pytest's last lines).
+
+    With ``baseline`` (a commit) the tests are those of that commit (a control: did the mutation
+    survive the tests before they were written?)."""
     stale = _check(mutation)
     if stale:
         return "STALE", 0.0, stale
@@ -190,6 +209,11 @@ def run_one(mutation: Mutation, keep: bool = False, timeout: float = 1800) -> tu
     try:
         tree = tmp / "repo"
         _copy_tree(tree)
+        tests = mutation.tests
+        if baseline:
+            tests = _tests_at(tree, baseline, tests)
+            if tests is None:
+                return "no-test", 0.0, f"none of {' '.join(mutation.tests)} at {baseline}"
         path = tree / mutation.file
         text = path.read_text()
         for old, new in mutation.edits:
@@ -200,7 +224,7 @@ def run_one(mutation: Mutation, keep: bool = False, timeout: float = 1800) -> tu
         t0 = time.perf_counter()
         try:
             proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                                   *mutation.tests], cwd=tree, env=env, capture_output=True, text=True,
+                                   *tests], cwd=tree, env=env, capture_output=True, text=True,
                                   timeout=timeout)
         except subprocess.TimeoutExpired:
             return "TIMEOUT", time.perf_counter() - t0, ""
@@ -223,6 +247,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", help="comma-separated mutation names")
     ap.add_argument("--list", action="store_true", help="list the mutations and exit")
     ap.add_argument("--keep", action="store_true", help="keep the mutated copies")
+    ap.add_argument("--baseline", metavar="COMMIT",
+                    help="control: run the named test files as they were at COMMIT (e.g. the branch point)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print pytest's last lines for every mutation")
     args = ap.parse_args(argv)
     todo = MUTATIONS
@@ -239,7 +265,7 @@ def main(argv=None) -> int:
         return 0
     caught = 0
     for m in todo:
-        status, dt, tail = run_one(m, keep=args.keep)
+        status, dt, tail = run_one(m, keep=args.keep, baseline=args.baseline)
         caught += status == "caught"
         print(f"{status:9s} {m.name:34s} {dt:7.1f} s  {m.file}", flush=True)
         if status != "caught" or args.verbose:
