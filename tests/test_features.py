@@ -138,7 +138,7 @@ def test_pde_with_noise_follows_the_heat_kernel(degree):
 def test_reference_points_order_matches_dolfinx_dofs():
     """The file's density evaluated by mfpde.numerics.fields (numpy, reference_points) equals the DOLFINx
     function at random points, for DG2 on triangles and quadrilaterals."""
-    from mfpde import fem  # noqa: F401  (the DOLFINx provider first)
+    from mfpde.pde import fem  # noqa: F401  (the DOLFINx provider first)
     import dolfinx.geometry
 
     from mfpde.numerics.fields import evaluate_cellwise
