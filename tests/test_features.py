@@ -92,7 +92,9 @@ def test_custom_expert_script(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     errors = [float(line.split("max_k |f_N - F_rho| = ")[1].split(",")[0]) for line in proc.stdout.splitlines()
               if line.startswith("N = ")]
-    assert len(errors) == 2 and errors[1] < errors[0] / 3, proc.stdout  # N^-1/2: factor 8 expected
+    # N^-1/2: factor sqrt(4096 / 64) = 8 expected; one seed per N, so the ratio of two draws of max_k |Z_k|
+    # (log-sd ~0.4 for K = 12 correlated Gaussians): 4 .. 16 is 8 within a factor 2. Measured 7.6.
+    assert len(errors) == 2 and 4 < errors[0] / errors[1] < 16, proc.stdout
 
 
 def test_small_angle_script_plots_a_box_run(tmp_path):

@@ -168,7 +168,10 @@ def test_compare_and_study_with_a_limit_reference(tmp_path):
     case = case_from_dict(table)
     out = run_study(case, out_dir=tmp_path, progress=False)
     assert (tmp_path / "cos4.limit.h5").is_file()
-    assert abs(out["fits"]["observable_error"].slope + 0.5) < 0.2, out["fits"]["observable_error"]
+    # 8 seeds: the bootstrap CI of the slope is ~0.34 wide (measured -0.637, CI [-0.803, -0.467], r2 0.992),
+    # so a fixed band +-0.2 around -1/2 says no more than the CI; the CI must hold -1/2 and be that narrow
+    fit = out["fits"]["observable_error"]
+    assert fit.ci[0] <= -0.5 <= fit.ci[1] and fit.ci[1] - fit.ci[0] < 0.4 and fit.r2 > 0.95, fit
     assert out["fits"]["wasserstein"].theory_slope == -0.25  # N^-1/d for d = 4
     report = Path(out["report"]).read_text()
     assert "## Fluctuations (CLT)" in report and "| 0.01 |" in report
