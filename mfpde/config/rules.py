@@ -17,7 +17,7 @@ The default discretization:
     \qquad h = 2\pi / n .
 
 DG(3) on boxes (GLL nodes) with SSP-RK(10,4) / ARS(4,4,3): chosen so that the
-default settings reach <= 1e-6 in F on the shipped cases (measured 3e-9 to
+default settings reach <= 1e-6 in F on the shipped cases (measured 2e-9 to
 1.1e-7, ``docs/pde.md``) at a cost comparable to the DG(1) simplex defaults
 they replace (which reached 8e-7 to 5e-5).
 
