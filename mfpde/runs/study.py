@@ -38,6 +38,7 @@ from mfpde.parallel import agree
 from mfpde.config.budgets import check_particle_budget
 from mfpde.io.lock import output_lock
 from mfpde.analysis.rates import METRIC_NAMES, fit_rate, mean_ci, theory_slope
+from mfpde.io.paths import output_dir
 from mfpde.progress import Progress
 from mfpde.io.results import Fit, RunInfo, StudyResult
 from mfpde.runs.particles import run_particles
@@ -50,7 +51,7 @@ WASSERSTEIN_GRID = {2: 64, 3: 16}
 
 
 def study_path(case: Case, out_dir=None) -> Path:
-    return Path(out_dir if out_dir is not None else case.output_dir) / f"{case.name}.study.h5"
+    return output_dir(case, out_dir) / f"{case.name}.study.h5"
 
 
 def _fits(N, errors: np.ndarray, d: int) -> dict:
@@ -83,7 +84,7 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
         raise CaseError("study.n", f"needs at least two distinct values to fit a rate, got {ns}")
     if n_seeds < 2:
         raise CaseError("study.seeds", f"needs at least 2 seeds for a confidence interval, got {n_seeds}")
-    out = Path(out_dir if out_dir is not None else case.output_dir)
+    out = output_dir(case, out_dir)
     with output_lock(study_path(case, out), comm):  # one study per output name at a time
         return _run_study(case, ns, n_seeds, out, comm, progress, plots, wasserstein, resume, t0)
 
