@@ -93,7 +93,8 @@ def _limit_table(lr: float) -> dict:
 
 def test_unstable_limit_keeps_its_result(tmp_path, capsys):
     """lr = 200, dt = 0.1: the CLT covariance grows to 1e74, experts_needed overflowed int64 and the final
-    write failed (a TypeError traceback, no result).  Now the result is written and N says 'beyond'."""
+    write failed (a TypeError traceback, no result).  Now the result is written and N says "beyond"
+    (and the command line prints it so)."""
     from mfpde.meshfree.clt import N_BEYOND
 
     code, out, err = run(tmp_path, capsys, write_case(tmp_path, _limit_table(200.0)), "limit")
@@ -102,6 +103,7 @@ def test_unstable_limit_keeps_its_result(tmp_path, capsys):
         assert f["observables/t"].shape == (5,)
         assert list(f["clt/experts_needed/N"][()]) == [N_BEYOND] * 3
     assert not (tmp_path / "out" / "tiny.limit.partial.h5").exists()
+    assert "0.1: N = beyond 9.2e18 (the CLT covariance is unbounded)" in out
 
 
 def test_a_limit_run_that_overflows_keeps_the_last_good_state(tmp_path, capsys):
