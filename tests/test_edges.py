@@ -95,10 +95,10 @@ def test_unstable_limit_keeps_its_result(tmp_path, capsys):
     """lr = 200, dt = 0.1: the CLT covariance grows to 1e74, experts_needed overflowed int64 and the final
     write failed (a TypeError traceback, no result).  Now the result is written and N says "beyond"
     (and the command line prints it so)."""
-    from mfpde.meshfree.clt import N_BEYOND
-
     code, out, err = run(tmp_path, capsys, write_case(tmp_path, _limit_table(200.0)), "limit")
     assert code == 0, err
+    from mfpde.meshfree.clt import N_BEYOND
+
     with h5py.File(tmp_path / "out" / "tiny.limit.h5") as f:
         assert f["observables/t"].shape == (5,)
         assert list(f["clt/experts_needed/N"][()]) == [N_BEYOND] * 3
