@@ -134,8 +134,14 @@ def cmd_limit(args, comm) -> None:
          f"t = {obs['t'][-1]:g}: risk = {obs['risk'][-1]:.6e}, "
          f"error estimate max_k |F_M - F_coarse| = {obs['error_estimate'].max():.2e} (over the saved times)",
          "experts needed (95%, max_k |f_N - F| at each saved time): "
-         + ", ".join(f"{e:g}: N = {n}" for e, n in zip(need["accuracy"], need["N"])),
+         + ", ".join(f"{e:g}: N = {_experts(n)}" for e, n in zip(need["accuracy"], need["N"])),
          f"wrote {path}")
+
+
+def _experts(n: int) -> str:
+    from mfpde.meshfree.clt import N_BEYOND
+
+    return str(n) if n < N_BEYOND else "beyond 9.2e18 (the CLT covariance is unbounded)"
 
 
 def cmd_plot(args, comm) -> None:

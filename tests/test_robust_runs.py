@@ -103,13 +103,20 @@ def test_interrupt_message_on_its_own_line(tmp_path):
     assert last == "mfpde: interrupted (the last saved state can be resumed with --resume)", repr(err[-300:])
 
 
-@pytest.mark.parametrize("command", ["pde", "particles"])
-def test_failure_at_t0_is_one_line_and_saves_t0_once(tmp_path, command):
-    proc = mfpde(command, write_case(tmp_path, tiny_table(dynamics={"lr": 1e300})), "--out", tmp_path, "--quiet")
+def test_failure_at_t0_is_one_line_and_saves_t0_once(tmp_path):
+    proc = mfpde("particles", write_case(tmp_path, tiny_table(dynamics={"lr": 1e300})), "--out", tmp_path, "--quiet")
     line = one_line_error(proc, "last good state saved in")  # no RuntimeWarning lines before it
     assert "Warning" not in proc.stderr, line
     with h5py.File(next(tmp_path.glob("*.partial.h5"))) as f:
         assert list(f["observables/t"][()]) == [0.0]
+
+
+def test_a_pde_that_would_fail_at_t0_is_refused_before_it_starts(tmp_path):
+    """lr = 1e300 made the PDE's velocity overflow at its first step; its step budget
+    (mfpde.config.budgets) now refuses it before any work (tests/test_budgets.py)."""
+    proc = mfpde("pde", write_case(tmp_path, tiny_table(dynamics={"lr": 1e300})), "--out", tmp_path, "--quiet")
+    one_line_error(proc, "dynamics.lr: ", "the number of time steps", "(at most 1e+05)")
+    assert not list(tmp_path.glob("*.h5"))
 
 
 def test_read_only_home(tmp_path):

@@ -176,13 +176,13 @@ def test_the_pde_moment_default_does_not_refuse_a_particle_run_in_d12(tmp_path, 
     assert code == 0, err
     with h5py.File(tmp_path / "out" / "tiny.particles.N4.seed0.h5") as f:
         freqs = f["observables/moment_freqs"]
-        assert freqs.shape == ((3**12 - 1) // 2, 12) and abs(freqs[()]).max() == 1  # moment_max 1 in d = 12
-    # the default stays 2 where its moment set is small (d <= 8: the results of those cases are unchanged)
+        # the default moment set beyond d = 3 is |w|_1 <= 2 (mfpde.config.moment_set): d^2 + d = 156 rows
+        assert freqs.shape == (156, 12) and abs(freqs[()]).sum(axis=1).max() == 2
     from mfpde.config.rules import default_moment_max
 
-    assert [default_moment_max(d) for d in (1, 2, 3, 8, 9, 12, 20)] == [2, 2, 2, 2, 1, 1, 1]
-    # asked for explicitly, the budget still refuses it (one line, the key named)
-    table["pde"] = {"moment_max": 2}
+    assert [default_moment_max(d) for d in (1, 2, 3, 8, 9, 12, 20, 446, 447)] == [2] * 8 + [1]
+    # asked for explicitly, a set beyond the budget is still refused (one line, the key named)
+    table["pde"] = {"moment_max": 40}
     (tmp_path / "asked").mkdir()
     assert refused_before_work(tmp_path / "asked", capsys, "particles", table=table).startswith("pde.moment_max: ")
 

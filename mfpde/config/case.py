@@ -156,9 +156,9 @@ class InitSpec:
         if kind == "uniform":
             return cls(kind)
         if kind == "vonmises":
-            return cls(kind, vec("mean", 0.0), vec("kappa", 1.0, nonnegative=True))
+            return cls(kind, _angles(vec("mean", 0.0), "init.mean"), vec("kappa", 1.0, nonnegative=True))
         if kind == "normal":
-            return cls(kind, mean=vec("mean", 0.0), std=vec("std", None, positive=True))
+            return cls(kind, mean=_angles(vec("mean", 0.0), "init.mean"), std=vec("std", None, positive=True))
         lower, upper = vec("lower", None), vec("upper", None)
         for i, (lo, up) in enumerate(zip(lower, upper)):
             if not lo < up:
@@ -166,6 +166,17 @@ class InitSpec:
             if up - lo > 2 * math.pi:
                 raise CaseError(f"init.upper[{i}]", f"the width upper - lower must be <= 2 pi, got {up - lo}")
         return cls(kind, lower=lower, upper=upper)
+
+
+MAX_ANGLE = 1e6        # |init.mean|: beyond it an angle's value mod 2 pi is lost to round-off
+
+
+def _angles(values: list[float], key: str) -> list[float]:
+    for i, v in enumerate(values):
+        if abs(v) > MAX_ANGLE:
+            raise CaseError(f"{key}[{i}]", f"is an angle: |value| <= {MAX_ANGLE:g} (beyond, its value mod 2 pi "
+                                           f"is lost to round-off), got {v:g}")
+    return values
 
 
 @dataclass
@@ -527,6 +538,9 @@ def parse_toml(text: str, origin: str = "case") -> dict:
         return tomllib.loads(text)
     except (tomllib.TOMLDecodeError, ValueError) as exc:  # ValueError: an integer of > 4300 digits
         raise CaseError(origin, f"not valid TOML: {exc}") from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise CaseError(origin, "not valid TOML for a case: nested too deep (arrays or tables inside one "
+                                "another thousands of times)") from None
 
 
 def load_case(path: str | Path) -> Case:

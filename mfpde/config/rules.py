@@ -29,6 +29,7 @@ large-d case (d = 12: 1.2e8 frequencies with 2, 2.7e5 with 1).
 
 from __future__ import annotations
 
+from mfpde.config.moment_set import moment_count
 from mfpde.errors import CaseError
 
 # ------------------------------------------------------------------ [pde] defaults per d
@@ -48,13 +49,9 @@ DEFAULTS = {
 DEFAULT_MOMENTS_MAX = 2 * 10**5   # frequencies of the default moment set (moment_max 2, else 1)
 
 
-def moment_count(d: int, moment_max: int) -> int:
-    """Frequencies ``0 < |w|_inf <= moment_max`` in Z^d, one of each ``+-w``: ``((2m+1)^d - 1) / 2``."""
-    return ((2 * moment_max + 1) ** d - 1) // 2
-
-
 def default_moment_max(d: int | None) -> int:
-    """2, or 1 where the set of 2 would exceed :data:`DEFAULT_MOMENTS_MAX` frequencies (d >= 9)."""
+    """2, or 1 where the default set of 2 (:mod:`mfpde.config.moment_set`: the box for d <= 3,
+    ``|w|_1 <= 2`` beyond, d^2 + d frequencies) would exceed :data:`DEFAULT_MOMENTS_MAX` (d > 446)."""
     return 2 if moment_count(d or 1, 2) <= DEFAULT_MOMENTS_MAX else 1
 
 

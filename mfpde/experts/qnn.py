@@ -33,6 +33,16 @@ from mfpde.experts.gates import parse_gates, parse_observable
 from mfpde.experts.statevector import StatevectorBound
 
 
+def _check_dense(wires: int, mixed: bool) -> None:
+    """Refuse, before building anything, a circuit whose dense matrices cannot fit
+    (:data:`mfpde.experts.cost.DENSE_MATRIX_BYTES`)."""
+    need = cost.dense_matrix_bytes(wires, mixed)
+    if need > cost.DENSE_MATRIX_BYTES:
+        dim = f"{4 if mixed else 2}^{wires}"
+        raise CaseError("expert.wires", f"{wires} qubits make dense {dim} x {dim} complex matrices of "
+                        f"{need / 1e9:.3g} GB each (at most {cost.DENSE_MATRIX_BYTES / 1e9:.3g} GB); use fewer wires")
+
+
 class QNNExpert(Expert):
     r"""Quantum expert from a gate list.
 
@@ -68,8 +78,9 @@ class QNNExpert(Expert):
         if method not in cost.METHODS:
             raise CaseError("expert.method", f"must be one of {', '.join(map(repr, cost.METHODS))}, got {method!r}")
         self.device_name = device
-        self.device = make_device(device, self.wires)
         self.mixed = device in MIXED_STATE_DEVICES
+        _check_dense(self.wires, self.mixed)
+        self.device = make_device(device, self.wires)
         theta_idx = [g.angle.index for g in self.gates if g.trainable]
         x_idx = [g.angle.index for g in self.gates if g.angle is not None and g.angle.source == "x"]
         self.d = max(theta_idx) + 1

@@ -4,7 +4,7 @@ r"""User-defined experts (``kind = "python"``): a function returning values and 
 ``grads[k, m, j]`` :math:`=\partial_{\theta_j}\phi(x_k;\theta_m)`.  The module
 is imported from the case file's folder (trust boundary: it runs as the user
 on every MPI rank).  Anything the user code does wrong -- an exception, a
-``sys.exit``, an output of the wrong type or shape, a non-finite number --
+``sys.exit``, an output of the wrong type or shape, complex or non-finite numbers --
 becomes a one-line :class:`~mfpde.errors.CaseError` for ``expert.function``
 that names the function.
 
@@ -94,6 +94,10 @@ def _checked_call(fn, ref: str, x: np.ndarray, theta: np.ndarray, d: int):
         raise CaseError(KEY, f"{ref} raised {_one_line(exc)}") from None
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise CaseError(KEY, f"{ref} {expect}, got {type(out).__name__}")
+    for name, part in (("values", out[0]), ("grads", out[1])):
+        if np.iscomplexobj(part):  # (a cast to float would drop the imaginary part with a warning)
+            raise CaseError(KEY, f"{ref} returned complex {name} (dtype {np.asarray(part).dtype}); "
+                                 "an expert is real: return the real part (or the observable) yourself")
     try:
         values = np.asarray(out[0], dtype=float)
         grads = np.asarray(out[1], dtype=float)

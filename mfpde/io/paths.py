@@ -9,6 +9,13 @@ from pathlib import Path
 from mfpde.errors import ResultFileError
 
 
+def output_dir(case, out_dir=None) -> Path:
+    """The folder a run writes to: ``out_dir`` (``--out``) or ``[output] directory``, with a leading
+    ``~`` expanded (a quoted ``--out '~/x'`` reaches the program unexpanded: without this the HDF5
+    file went to ``./~/x`` and ADIOS2, which expands it, wrote the ParaView file to ``$HOME/x``)."""
+    return Path(out_dir if out_dir is not None else case.output_dir).expanduser()
+
+
 def check_writable(directory: str | Path) -> Path:
     """Create ``directory`` if needed and make sure a file can be written in it."""
     directory = Path(directory)

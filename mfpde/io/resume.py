@@ -27,6 +27,9 @@ def run_settings(case, kind: str) -> dict:
         o = case.particles
         return {"particles.dt": o.dt, "particles.integrator": o.integrator,
                 "particles.save_every": o.save_every, "pde.moment_max": case.pde.moment_max}
+    if kind == "limit":  # the rule (kind, points) is checked against the file's own datasets
+        o = case.limit
+        return {"limit.dt": o.dt, "limit.save_every": o.save_every, "pde.moment_max": case.pde.moment_max}
     return {}
 
 
@@ -66,8 +69,15 @@ def check_resume_file(tree: dict, attrs: dict, case, kind: str, path: Path) -> N
     saved = _lookup(tree, "pde/density" if kind == "pde" else "particles/theta")
     if getattr(t, "ndim", 0) != 1 or len(t) == 0 or len(saved) != len(t):
         raise ResultFileError(f"{path}: damaged, /observables/t does not match the saved states; {hint}")
-    stored = attrs.get("run_settings")
-    if stored is None:  # written before settings were recorded
+    check_settings(attrs.get("run_settings"), case, kind, path)
+
+
+def check_settings(stored: str | None, case, kind: str, path: Path) -> None:
+    """The settings a file was written with (``run_settings``, JSON) are this run's, key by key:
+    else a :class:`CaseError` naming the first key that changed.  None: written before settings
+    were recorded (nothing to check)."""
+    hint = "remove it or run without --resume"
+    if stored is None:
         return
     stored = json.loads(stored)
     now = json.loads(settings_json(case, kind))

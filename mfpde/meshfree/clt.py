@@ -142,24 +142,39 @@ def clt_covariance(flow: Characteristics, theta0: np.ndarray, t_save, dt: float,
 def max_quantile(cov: np.ndarray, level: float = 0.95, draws: int = 20000, seed: int = 0) -> np.ndarray:
     """Per saved time, the ``level`` quantile of ``max_k |Z_k|`` for ``Z ~ N(0, cov[t])``: (T,).
 
-    Monte Carlo with a fixed seed (``draws`` samples: the quantile to ~1%).
+    Monte Carlo with a fixed seed (``draws`` samples: the quantile to ~1%).  A covariance that is
+    not finite (a linearized flow that overflowed) has quantile ``inf``.
     """
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((draws, cov.shape[1]))
     out = np.empty(len(cov))
     for i, c in enumerate(cov):
+        if not np.all(np.isfinite(c)):
+            out[i] = np.inf
+            continue
         vals, vecs = np.linalg.eigh(0.5 * (c + c.T))
         root = vecs * np.sqrt(np.clip(vals, 0.0, None))
         out[i] = np.quantile(np.abs(z @ root.T).max(axis=1), level)
     return out
 
 
+N_BEYOND = int(np.iinfo(np.int64).max)
+
+
+def _experts(worst: float, eps: float) -> int:
+    with np.errstate(all="ignore"):
+        n = (worst / eps) ** 2
+    return int(np.ceil(n)) if np.isfinite(n) and n < N_BEYOND else N_BEYOND
+
+
 def experts_needed(cov: np.ndarray, accuracies=(1e-1, 1e-2, 1e-3), level: float = 0.95) -> dict:
     """Smallest N with ``max_k |f_N - F| <= eps`` with probability ``level`` at each saved time
     (per time, to leading order in 1/sqrt(N)): ``N = (q / eps)^2`` with ``q`` the largest
-    :func:`max_quantile` over the saved times."""
+    :func:`max_quantile` over the saved times.  ``N`` is int64: :data:`N_BEYOND` (2^63 - 1)
+    stands for "more than that, or none": a covariance that grew without bound (an unstable
+    linearized flow) or is not finite."""
     q = max_quantile(cov, level)
-    worst = float(q.max())
+    worst = float(np.max(q))
     return {"accuracy": np.asarray(accuracies, float),
-            "N": np.array([int(np.ceil((worst / e) ** 2)) for e in accuracies]),
+            "N": np.array([_experts(worst, e) for e in accuracies], dtype=np.int64),
             "quantile": q, "level": float(level)}

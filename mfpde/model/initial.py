@@ -43,12 +43,27 @@ def smooth_rule_size(edge: float, scale: float, degree: int) -> tuple[int, int]:
     return m, n
 
 
+# a wrapped normal this wide is 1 / (2 pi) in double precision: its Fourier coefficients
+# exp(-m^2 std^2 / 2) are below exp(-800), which is 0 (the image sum would need ~ std images)
+UNIFORM_STD = 40.0
+
+
 def wrapped_normal(theta: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """Wrapped normal density per coordinate, same shape as ``theta``.
 
     With ``z`` in ``[-pi, pi)`` the image ``k`` is at least ``(2|k| - 1) pi`` away: images up to
-    9 std away are summed (the rest is below ``e^-40`` of the peak).
+    9 std away are summed (the rest is below ``e^-40`` of the peak).  Coordinates with
+    ``std >= UNIFORM_STD`` are ``1 / (2 pi)`` (exactly so in double precision).
     """
+    std = np.broadcast_to(np.asarray(std, dtype=float), np.shape(theta)[-1:])
+    wide = std >= UNIFORM_STD
+    if wide.any():
+        out = np.full(np.shape(theta), 1.0 / TWO_PI)
+        if not wide.all():
+            narrow = ~wide
+            out[..., narrow] = wrapped_normal(np.asarray(theta)[..., narrow],
+                                              np.broadcast_to(mean, std.shape)[narrow], std[narrow])
+        return out
     z = np.mod(theta - mean + np.pi, TWO_PI) - np.pi  # in [-pi, pi)
     kmax = int(np.ceil((9.0 * np.max(std) / np.pi + 1.0) / 2.0)) - 1
     k = TWO_PI * np.arange(-kmax, kmax + 1)
@@ -102,6 +117,19 @@ class InitialDensity:
         if s.kind == "vonmises":
             return float(min(1.0, 1.0 / np.sqrt(max(max(s.kappa), 1e-300))))
         return np.inf
+
+    def projection_points(self, edge: float, degree: int) -> float:
+        """Quadrature points per cell of :meth:`cell_quadrature` on cells of edge ``edge`` (a float:
+        inf when rho_0 is too narrow to count, e.g. std = 1e-320)."""
+        scale = self.length_scale()
+        if not np.isfinite(scale):  # uniform, box: the cells' own rules
+            return 1.0
+        with np.errstate(all="ignore"):
+            r = edge / (2.0 * scale)
+        if not np.isfinite(r) or r > 1e15:
+            return np.inf
+        m, n = smooth_rule_size(edge, scale, degree)
+        return float(m * n) ** self.d
 
     def cell_quadrature(self, cell_type: str, vertices: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray]:
         """Rule for ``rho0 dtheta`` on each affine cell, in reference coordinates.

@@ -17,6 +17,7 @@ import numpy as np
 from mfpde.config.case import Case
 from mfpde.errors import NonFiniteError, ResultFileError
 from mfpde.io.hdf5 import partial_path, provenance
+from mfpde.io.paths import output_dir
 from mfpde.io.results import Observables, Result, read_result
 from mfpde.io.resume import read_resume_file
 from mfpde.model.velocity import risk
@@ -105,7 +106,7 @@ def table_as_run(case: Case, section: str, **values) -> dict:
 
 
 def _out_dir(case: Case, out_dir) -> Path:
-    return Path(out_dir if out_dir is not None else case.output_dir)
+    return output_dir(case, out_dir)
 
 
 def run_provenance(case: Case, mpi_size: int, t0: float) -> dict:

@@ -133,7 +133,7 @@ def compare_files(pde_path, particle_paths, out_dir=None, *, progress: bool = Tr
         lines.append(f"{Path(path).name} (N={run.N}, seed={run.seed}) at t={t[-1]:g}: "
                      + ", ".join(f"{k}={m[k][-1]:.3e}" for k in METRIC_NAMES))
     bar.close()
-    out_dir = Path(out_dir) if out_dir else Path(pde_path).parent
+    out_dir = Path(out_dir).expanduser() if out_dir else Path(pde_path).expanduser().parent
     out_path = out_dir / (Path(pde_path).name.removesuffix(".h5").removesuffix(".pde") + ".compare.h5")
     info = RunInfo(case_name=pde.info.case_name, case_hash=pde.info.case_hash, d=pde.info.d,
                    case_text=pde.info.case_text, data=pde.info.data, resolved_text=pde.info.resolved_text)

@@ -39,8 +39,9 @@ from mfpde.config.case import Case, given
 from mfpde.config.rules import check_tau
 from mfpde.meshfree.characteristics import Characteristics
 from mfpde.meshfree.clt import clt_covariance, experts_needed
-from mfpde.errors import ResultFileError
-from mfpde.parallel import agree
+from mfpde.config.budgets import check_limit_budget
+from mfpde.errors import CaseError, NonFiniteError, ResultFileError
+from mfpde.parallel import agree, collective
 from mfpde.io.lock import output_lock
 from mfpde.model.velocity import risk
 from mfpde.model.initial import initial_density
@@ -49,7 +50,9 @@ from mfpde.model.moments import moment_freqs
 from mfpde.particles.system import block_range
 from mfpde.progress import Progress
 from mfpde.numerics.quadrature import Rule, coarser_rule, make_rule
+from mfpde.io.paths import output_dir
 from mfpde.io.results import LimitResult, Observables, RunInfo, read_result
+from mfpde.io.resume import check_settings, settings_json
 from mfpde.io.hdf5 import partial_path
 from mfpde.runs.common import Run
 
@@ -63,7 +66,7 @@ def check_limit_case(case: Case) -> None:
 
 
 def limit_path(case: Case, out_dir=None) -> Path:
-    return Path(out_dir if out_dir is not None else case.output_dir) / f"{case.name}.limit.h5"
+    return output_dir(case, out_dir) / f"{case.name}.limit.h5"
 
 
 @dataclass
@@ -96,16 +99,25 @@ def _gather(comm, local: np.ndarray) -> np.ndarray | None:
 
 
 def _push(p: _Pass, theta: np.ndarray, t: float, times, dt: float, freqs, on_save=None, on_step=None,
-          keep_theta: bool = True) -> None:
-    """Advance this rank's points through the saved times after ``t``, recording each."""
+          keep_theta: bool = True, partial: Path | None = None) -> None:
+    """Advance this rank's points through the saved times after ``t``, recording each.
+
+    With ``keep_theta`` (the main pass) a non-finite output stops the run with a
+    :class:`~mfpde.errors.NonFiniteError` (on every rank: the output is summed over them) before
+    the bad state is recorded: ``partial`` keeps the last good one."""
     comm = p.flow.comm
     for ts in times:
         if p.t and ts <= p.t[-1] + 1e-12:  # saved already (a resumed run)
             continue
         theta = p.flow.advance(theta, t, ts, dt, on_step)
+        F = p.flow.output(theta)
+        if keep_theta and not np.all(np.isfinite(F)):
+            where = f"; last good state (t = {p.t[-1]:g}) saved in {partial}" if partial is not None and p.t else ""
+            raise collective(NonFiniteError(f"limit: the output is not finite at t = {ts:g} (the flow is unstable "
+                                            f"with dt = {dt:g}: lower limit.dt or dynamics.lr){where}"), comm)
         t = ts
         p.t.append(ts)
-        p.F.append(p.flow.output(theta))
+        p.F.append(F)
         p.moments.append(p.flow.moments(theta, freqs))
         full = _gather(comm, theta) if keep_theta else None
         if comm.rank == 0 and keep_theta:
@@ -139,7 +151,8 @@ def _limit_result(case: Case, p: _Pass, freqs, extra: dict, t0: float, comm) -> 
     more = {"rule_size": p.rule.size, "points": len(p.rule.weights), "dt": case.limit.dt,
             "state": p.state if p.state is not None else p.rule.points, "README": LIMIT_README,
             **extra.get("limit", {})}
-    return LimitResult(info=RunInfo.of_case(case, run_provenance(case, comm.size, t0)), observables=observables,
+    info = RunInfo.of_case(case, run_provenance(case, comm.size, t0), settings=settings_json(case, "limit"))
+    return LimitResult(info=info, observables=observables,
                        weights=p.rule.weights, rule=p.rule.kind, theta=theta[keep] if len(theta) else theta,
                        theta_index=keep, clt=extra.get("clt", {}), extra=more)
 
@@ -180,6 +193,7 @@ def run_limit(case: Case, points: int | None = None, *, out_dir=None, resume: bo
     """
     case = case.with_overrides(limit=given(points=None if points is None else int(points)))  # as [limit] points
     check_limit_case(case)
+    agree(comm, check_limit_budget, case, points, root_only=True)
     path = limit_path(case, out_dir) if write else None
     with output_lock(path, comm):  # one run per output name at a time
         return _run_limit(case, None, path, resume, comm, progress, estimate, clt)
@@ -206,8 +220,11 @@ def _run_limit(case: Case, points, path: Path | None, resume: bool, comm, progre
 
     bar = Progress(case.dynamics.t_end, f"limit {rule.kind} M={len(rule.weights)}",
                    enabled=progress and comm.rank == 0, start=t)
-    _push(main, theta, t, times, opts.dt, freqs, on_save=save, on_step=bar.update)
-    bar.close()
+    try:
+        _push(main, theta, t, times, opts.dt, freqs, on_save=save, on_step=bar.update,
+              partial=partial_path(path) if path is not None else None)
+    finally:
+        bar.close()
 
     obs = {"t": np.array(main.t), "F": np.array(main.F), "moments": np.array(main.moments),
            "moment_freqs": freqs, "rule": rule.describe}
@@ -273,6 +290,7 @@ def _read_partial(path: Path, case: Case, rule: Rule):
     if res.info.case_hash != case.physics_hash():
         raise ResultFileError(f"{part}: was written for a different case (expert, data, init or dynamics changed); "
                               f"{hint}")
+    check_settings(res.info.settings or None, case, "limit", part)
     if int(res.extra["points"]) != len(rule.weights) or res.rule != rule.kind:
         raise ResultFileError(f"{part}: holds a {res.rule} rule of {int(res.extra['points'])} points, "
                               f"not {rule.describe}; {hint}")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-from mfpde.config.budgets import check_pde_budget
+from mfpde.config.budgets import MAX_QUADRATURE_POINTS, check_count, check_pde_budget, pde_cells
 from mfpde.config.case import Case
 from mfpde.errors import CaseError, NonFiniteError
 from mfpde.io.lock import output_lock
@@ -72,6 +72,21 @@ def check_pde_case(case: Case) -> None:
             raise CaseError("pde.mesh", f"{Path(case.pde.mesh).name} is a {vertices.shape[1]}-d mesh ({cell_type}), "
                             f"but the expert's parameter torus has d = {case.d}")
         check_degree(str(cell_type), case.pde.degree)
+
+
+def check_initial_projection(case: Case) -> None:
+    """The quadrature of the initial projection of a smooth rho_0 (normal, von Mises) resolves its
+    length scale on every cell (:func:`mfpde.model.initial.smooth_rule_size`): refuse a rho_0 too
+    narrow for it (``std = 1e-300``) before any work, within :data:`MAX_QUADRATURE_POINTS`."""
+    rho0 = initial_density(case)
+    o = case.pde
+    if case.init.kind not in ("normal", "vonmises") or o.mesh:
+        return
+    count = pde_cells(case) * rho0.projection_points(2 * np.pi / o.n, o.degree)
+    key = "init.std" if case.init.kind == "normal" else "init.kappa"
+    check_count(key, f"rho_0 varies on {rho0.length_scale():.3g}: the initial projection's quadrature points "
+                f"on {pde_cells(case)} cells", count, MAX_QUADRATURE_POINTS,
+                "widen rho_0 (the PDE cannot resolve it; particles can)")
 
 
 def build_pde_solver(case: Case, comm: MPI.Comm = MPI.COMM_WORLD):
@@ -134,7 +149,8 @@ def run_pde(case: Case, *, out_dir=None, resume: bool = False, write: bool = Tru
         file, with the density ``(T, cells, nodes)`` at every saved time.
     """
     agree(comm, check_pde_case, case, root_only=True)
-    agree(comm, check_pde_budget, case, root_only=True)
+    agree(comm, check_pde_budget, case, None, comm.size, root_only=True)
+    agree(comm, check_initial_projection, case, root_only=True)
     path = pde_path(case, out_dir) if write else None
     with output_lock(path, comm):
         return _run_pde(case, path, resume, comm, progress, companion)

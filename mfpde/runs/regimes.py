@@ -42,8 +42,12 @@ from mpi4py import MPI
 from mfpde.analysis.rates import fit_rate
 from mfpde.config.case import Case, given
 from mfpde.config.rules import SCALINGS, check_tau
+from mfpde.config.budgets import check_regimes_budget
+from mfpde.errors import CaseError
 from mfpde.io.results import RegimesResult, RunInfo
 from mfpde.model.ntk import empirical_kernel, limit_risk, ntk_kernel
+from mfpde.parallel import agree
+from mfpde.io.paths import output_dir
 from mfpde.progress import Progress
 from mfpde.report.regimes import QUANTITIES, summary_lines, write_regimes_report
 from mfpde.runs.common import run_provenance
@@ -59,7 +63,7 @@ PREDICTED = {("mean-field", "displacement"): (0.0, "0"), ("mean-field", "kernel_
 
 
 def regimes_path(case: Case, out_dir=None) -> Path:
-    return Path(out_dir if out_dir is not None else case.output_dir) / f"{case.name}.regimes.h5"
+    return output_dir(case, out_dir) / f"{case.name}.regimes.h5"
 
 
 def with_scaling(case: Case, scaling: str) -> Case:
@@ -119,7 +123,8 @@ def run_regimes(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Co
     ns, n_seeds = case.regimes.n, case.regimes.seeds
     seeds = list(range(n_seeds))
     check_regimes_case(case)
-    out = Path(out_dir if out_dir is not None else case.output_dir)
+    agree(comm, check_regimes_budget, case, max(ns), None, comm.size, root_only=True)
+    out = output_dir(case, out_dir)
     cases = {s: with_scaling(case, s) for s in SCALINGS}
     times = np.array(case.save_times(case.pde.save_every))
 

@@ -37,6 +37,7 @@ from mfpde.parallel import agree
 from mfpde.config.budgets import check_particle_budget
 from mfpde.io.lock import output_lock
 from mfpde.analysis.rates import METRIC_NAMES, fit_rate, mean_ci, theory_slope
+from mfpde.io.paths import output_dir
 from mfpde.progress import Progress
 from mfpde.io.results import Fit, RunInfo, StudyResult
 from mfpde.runs.particles import run_particles
@@ -49,7 +50,7 @@ WASSERSTEIN_GRID = {2: 64, 3: 16}
 
 
 def study_path(case: Case, out_dir=None) -> Path:
-    return Path(out_dir if out_dir is not None else case.output_dir) / f"{case.name}.study.h5"
+    return output_dir(case, out_dir) / f"{case.name}.study.h5"
 
 
 def _fits(N, errors: np.ndarray, d: int) -> dict:
@@ -102,7 +103,7 @@ def run_study(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Comm
     t0 = time.perf_counter()
     case = study_case(case, ns, n_seeds)
     ns, n_seeds = case.study.n, case.study.seeds
-    out = Path(out_dir if out_dir is not None else case.output_dir)
+    out = output_dir(case, out_dir)
     with output_lock(study_path(case, out), comm):  # one study per output name at a time
         return _run_study(case, ns, n_seeds, out, comm, progress, plots, wasserstein, resume, t0)
 
