@@ -156,3 +156,36 @@ def test_robust_runs_children_get_sigint_even_when_pytest_ignores_it(tmp_path):
     finally:
         proc.communicate(timeout=60)
     assert not ignored & (1 << (signal.SIGINT - 1))
+
+
+# ---------------------------------------------------------------- 6. the moving mesh's freeze
+
+
+def _freezing_case(tmp_path):
+    """A Lagrangian run whose mesh stops moving at t ~ 2.0, in about a second."""
+    return write_case(tmp_path, tiny_table(
+        dynamics={"t_end": 3.0, "lr": 4.0}, init={"kind": "box", "lower": [-0.6, -0.6], "upper": [0.6, 0.6]},
+        pde={"n": 6, "degree": 1, "cell": "box", "mesh_motion": "lagrangian", "save_every": 0.5}))
+
+
+def test_mesh_freeze_is_said_with_quiet_and_stored_also_across_a_resume(tmp_path):
+    from conftest import killed_after_save
+
+    case = _freezing_case(tmp_path)
+    whole = mfpde("pde", case, "--out", tmp_path / "whole", "--quiet")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    with h5py.File(tmp_path / "whole" / "tiny.pde.h5") as f:
+        frozen = f["pde/mesh_frozen_at"][()]  # before: not stored
+    assert 1.9 < frozen < 2.1  # measured: 2.0 (the first step after the save at t = 2)
+    assert f"the Lagrangian mesh stopped moving at t = {frozen:.4g} " in whole.stderr, whole.stderr  # before: silent
+    # killed after the save at t = 2.5 (the mesh frozen before it), then resumed: the same time stored
+    killed_after_save(MFPDE + ["pde", str(case), "--out", str(tmp_path / "cut"), "--quiet"], saves=6)
+    again = mfpde("pde", case, "--out", tmp_path / "cut", "--quiet", "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
+    with h5py.File(tmp_path / "cut" / "tiny.pde.h5") as f, h5py.File(tmp_path / "whole" / "tiny.pde.h5") as g:
+        assert f["pde/mesh_frozen_at"][()] == frozen
+        # (a moving mesh is restored to round-off, as in test_moving_mesh)
+        np.testing.assert_allclose(f["pde/density"][()], g["pde/density"][()], rtol=0, atol=1e-12)
+    from mfpde.io.results import PDEResult
+
+    assert PDEResult.from_file(tmp_path / "cut" / "tiny.pde.h5").mesh_frozen_at == frozen

@@ -51,6 +51,8 @@ KILL_IN_SAVE = "MFPDE_TEST_KILL_IN_SAVE"
 
 DENSITY = "/pde/density"
 VERTICES = "/pde/mesh/vertices"
+#: the time a moving mesh stopped moving (written with the first save after it)
+FROZEN = "/pde/mesh_frozen_at"
 #: the root attribute that counts the whole saved states (the commit of a save)
 SAVED = "saved"
 
@@ -156,7 +158,7 @@ class PDEOutput:
             self.density.gather(self.solver.U, self._sink(DENSITY, k))
             if self.moving:
                 self.vertices.gather(self.solver.cells.X, self._sink(VERTICES, k))
-            self._root(self._commit, k, row, steps)
+            self._root(self._commit, k, row, steps, self.solver.mesh_frozen_at)
         finally:
             self._root(self._close)
         self.saved = k + 1
@@ -167,7 +169,7 @@ class PDEOutput:
         if self.moving:
             f[VERTICES].resize(k + 1, axis=0)
 
-    def _commit(self, k: int, row: dict, steps: int) -> None:
+    def _commit(self, k: int, row: dict, steps: int, frozen_at: float | None = None) -> None:
         f = self._file
         f.flush()
         _kill_in_save(k + 1)
@@ -176,6 +178,8 @@ class PDEOutput:
             d.resize(k + 1, axis=0)
             d[k] = value
         f["pde/steps"][()] = int(steps)
+        if frozen_at is not None and FROZEN not in f:
+            f[FROZEN] = float(frozen_at)
         f.attrs[SAVED] = k + 1
 
     # ------------------------------------------------------------------ the end
@@ -219,6 +223,10 @@ class PDEOutput:
         state; with a companion, write every saved state into it on the way (oldest first)."""
         self.saved = len(times)
         self._root(self._trim)
+        frozen_at = self._root(self._frozen_at)
+        if self.moving and frozen_at is not None and frozen_at <= times[-1]:  # not of a save the kill tore
+            self.solver.mesh_frozen_at = frozen_at
+            self.solver.mover.frozen = True
         try:
             self._root(self._open_read)
             for k in range(self.saved) if companion is not None else [self.saved - 1]:
@@ -229,6 +237,10 @@ class PDEOutput:
                     companion.write(times[k])
         finally:
             self._root(self._close)
+
+    def _frozen_at(self) -> float | None:
+        with h5py.File(self.partial, "r") as f:
+            return float(f[FROZEN][()]) if FROZEN in f else None
 
     def _trim(self) -> None:
         with h5py.File(self.partial, "r") as f:

@@ -300,7 +300,8 @@ class PDEResult(Result):
 
     ``n`` is the number of cells per direction of a structured mesh, None for a
     mesh read from a file (``mesh_file``); ``degree`` and ``cell_type`` are the
-    solver's; ``steps`` the number of time steps taken.
+    solver's; ``steps`` the number of time steps taken; ``mesh_frozen_at`` the time a moving
+    mesh stopped moving (its cells too distorted), None if it never did.
     """
 
     KIND: ClassVar[str] = "pde"
@@ -314,6 +315,7 @@ class PDEResult(Result):
     mesh_file: str = ""
     steps: int = 0
     period: float = TWO_PI
+    mesh_frozen_at: float | None = None
     _atoms: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -355,7 +357,8 @@ class PDEResult(Result):
             "mesh": {"vertices": self.vertices, "period": float(self.period)},
             "density": self.density, "cell_type": self.cell_type, "degree": int(self.degree),
             "reference_points": self.reference_points, "n": _optional_int(self.n),
-            "mesh_file": self.mesh_file or None, "steps": int(self.steps), "README": PDE_README}}
+            "mesh_file": self.mesh_file or None, "steps": int(self.steps), "README": PDE_README,
+            "mesh_frozen_at": None if self.mesh_frozen_at is None else float(self.mesh_frozen_at)}}
 
     @classmethod
     def _from_group(cls, tree, info):
@@ -370,7 +373,8 @@ class PDEResult(Result):
                    degree=degree, vertices=np.asarray(p["mesh"]["vertices"], dtype=np.float64),
                    density=np.asarray(p["density"]), reference_points=None if ref is None else np.asarray(ref),
                    n=_optional_int(p.get("n")), mesh_file=_text(p.get("mesh_file", "")),
-                   steps=int(p.get("steps", 0)), period=float(p["mesh"].get("period", TWO_PI)))
+                   steps=int(p.get("steps", 0)), period=float(p["mesh"].get("period", TWO_PI)),
+                   mesh_frozen_at=None if p.get("mesh_frozen_at") is None else float(p["mesh_frozen_at"]))
 
 
 # ------------------------------------------------------------------ particles

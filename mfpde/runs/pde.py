@@ -173,9 +173,9 @@ def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progre
         if vtx is not None:
             vtx.close()
 
-    if solver.mesh_frozen_at is not None and comm.rank == 0 and progress:
+    if solver.mesh_frozen_at is not None and comm.rank == 0:  # also with --quiet: the result is not what was asked
         print(f"pde: the Lagrangian mesh stopped moving at t = {solver.mesh_frozen_at:.4g} (its cells too distorted); "
-              "the run went on with that mesh fixed", file=sys.stderr)
+              "the run went on with that mesh fixed (/pde/mesh_frozen_at)", file=sys.stderr)
     if output is not None:
         output.finish(run_provenance(case, comm.size, t0))
     return record.observables(freqs).as_dict(), path
