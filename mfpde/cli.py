@@ -23,7 +23,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from mfpde.config.case import PDE_MIN_N  # noqa: E402
-from mfpde.errors import CaseError, MfpdeError  # noqa: E402
+from mfpde.errors import CaseError, MfpdeError, os_error_line  # noqa: E402
 from mfpde.io.paths import use_writable_cache  # noqa: E402
 from mfpde.parallel import agree, end_on_interrupt  # noqa: E402
 
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     except MfpdeError as exc:
         return _fail(errors, f"mfpde: error: {exc}", exc.collective)
     except OSError as exc:
-        return _fail(errors, f"mfpde: error: {_os_error(exc)}", False)
+        return _fail(errors, f"mfpde: error: {os_error_line(exc)}", False)
     except KeyboardInterrupt:  # Ctrl-C of a one-process run, or raised by user code (a python expert)
         _close_progress_bars()
         return _fail(errors, f"mfpde: interrupted{hint}", False, code=130)
@@ -277,16 +277,6 @@ def _print_line(line: str) -> None:
     """One line on stderr in one write: lines of two ranks never share a line."""
     sys.stderr.flush()
     os.write(2, (line + "\n").encode())
-
-
-def _os_error(exc: OSError) -> str:
-    """An operating-system error as a line: a full disk says which file it could not write."""
-    import errno
-
-    if exc.errno == errno.ENOSPC:
-        where = exc.filename or "the output folder"
-        return f"no space left on the device of {where}; free some space and continue with --resume"
-    return str(exc)
 
 
 def _end_job(comm, code: int) -> int:

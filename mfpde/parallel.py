@@ -9,7 +9,7 @@ with code 2.
 
 from __future__ import annotations
 
-from mfpde.errors import MfpdeError, ResultFileError
+from mfpde.errors import MfpdeError, ResultFileError, os_error_line
 
 
 def agree(comm, check, *args, root_only: bool = False):
@@ -24,7 +24,7 @@ def agree(comm, check, *args, root_only: bool = False):
         except MfpdeError as exc:
             error = exc
         except OSError as exc:
-            error = ResultFileError(str(exc))
+            error = ResultFileError(os_error_line(exc))
     if comm.size > 1:
         messages = comm.allgather(None if error is None else str(error))
         first = next((m for m in messages if m is not None), None)

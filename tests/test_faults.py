@@ -189,3 +189,141 @@ def test_mesh_freeze_is_said_with_quiet_and_stored_also_across_a_resume(tmp_path
     from mfpde.io.results import PDEResult
 
     assert PDEResult.from_file(tmp_path / "cut" / "tiny.pde.h5").mesh_frozen_at == frozen
+
+
+# ---------------------------------------------------------------- 2. a full disk
+
+
+class _Disk:
+    """``shutil.disk_usage`` of a device that is full after ``room`` space checks in ``folder``."""
+
+    def __init__(self, folder: Path, room: int):
+        import shutil
+
+        self.real, self.folder, self.calls, self.room = shutil.disk_usage, folder, 0, room
+
+    def __call__(self, path):
+        usage = self.real(path)
+        if Path(path) != self.folder:
+            return usage
+        self.calls += 1
+        return usage._replace(free=usage.free if self.calls <= self.room else 4096)
+
+
+def _cli(argv, capfd) -> tuple[int, list[str]]:
+    from mfpde.cli import main
+
+    capfd.readouterr()
+    code = main([str(a) for a in argv])
+    return code, _lines(capfd.readouterr().err)
+
+
+@pytest.mark.parametrize("command", ["pde", "particles"])
+def test_a_full_disk_is_one_line_the_partial_intact_and_resume_exact(tmp_path, command, monkeypatch, capfd):
+    import shutil
+
+    case = write_case(tmp_path, tiny_table(dynamics={"t_end": 0.6}))
+    ref = mfpde(command, case, "--out", tmp_path / "ref", "--quiet")
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    out = tmp_path / "full"
+    disk = _Disk(out, room=5)
+    monkeypatch.setattr(shutil, "disk_usage", disk)
+    code, err = _cli([command, case, "--out", out, "--quiet"], capfd)
+    assert (code, len(err)) == (2, 1) and err[0].startswith("mfpde: error: no space left on the device of "), err
+    assert disk.calls > disk.room  # the disk did run full (before: SIGABRT / SIGSEGV, see the issue)
+    partial = next(out.glob("*.partial.h5"))
+    with h5py.File(partial) as f:  # whole states only, every series as long
+        n = int(f.attrs.get("saved", 0))
+        assert n >= 1 and len(f["observables/t"]) == n and len(f["observables/F"]) == n
+    (out / f"{partial.name}.4242.tmp").write_bytes(b"left by a run that met a full disk")
+    monkeypatch.setattr(shutil, "disk_usage", disk.real)
+    again = mfpde(command, case, "--out", out, "--quiet", "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(p.suffix for p in out.iterdir() if p.is_file()) == [".h5"]  # the .tmp and the partial gone
+    name = partial.name.replace(".partial", "")
+    with h5py.File(out / name) as f, h5py.File(tmp_path / "ref" / name) as g:
+        for key in ("observables/F", "observables/moments", "pde/density" if command == "pde" else "particles/theta"):
+            np.testing.assert_array_equal(f[key][()], g[key][()], err_msg=key)
+
+
+# ---------------------------------------------------------------- 3. the ParaView companion
+
+
+def test_a_failing_companion_is_one_line_and_the_run_goes_on(tmp_path, monkeypatch, capfd):
+    from dolfinx.io import VTXWriter
+
+    calls = []
+
+    def broken(self, t):
+        calls.append(t)
+        raise RuntimeError("ADIOS2 could not write\nsecond line")
+
+    monkeypatch.setattr(VTXWriter, "write", broken)
+    case = write_case(tmp_path, tiny_table())
+    code, err = _cli(["pde", case, "--out", tmp_path, "--quiet"], capfd)
+    assert code == 0 and calls == [0.0], err  # before: the RuntimeError ended the run
+    assert len(err) == 1 and err[0].startswith("mfpde: warning: the ParaView file ") and \
+        "ADIOS2 could not write)" in err[0], err
+    with h5py.File(tmp_path / "tiny.pde.h5") as f:
+        assert list(f["observables/t"][()]) == [0.0, 0.1, 0.2]
+
+
+def test_a_companion_under_a_literal_tilde_folder_does_not_abort(tmp_path):
+    """``--out ~x/out`` (a folder named ``~x``: no user x, so no shell or Python expands it): ADIOS2
+    read the ``~`` itself and ended the process (``terminate called``, exit -6)."""
+    case = write_case(tmp_path, tiny_table())
+    proc = mfpde("pde", case, "--out", "~x/out", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "~x" / "out" / "tiny.pde.h5").is_file() and (tmp_path / "~x" / "out" / "tiny.pde.bp").is_dir()
+
+
+def test_an_unwritable_companion_folder_is_one_line(tmp_path, monkeypatch, capfd):
+    from mfpde.io import pde_writer
+
+    monkeypatch.setattr(pde_writer.Companion, "_check_folder",
+                        lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(self.path))))
+    code, err = _cli(["pde", write_case(tmp_path, tiny_table()), "--out", tmp_path, "--quiet"], capfd)
+    assert code == 0 and len(err) == 1 and "Permission denied" in err[0], err
+    assert not (tmp_path / "tiny.pde.bp").exists()
+
+
+# ---------------------------------------------------------------- 4. particle saves append
+
+
+def test_particle_saves_append_and_a_torn_save_is_dropped(tmp_path, monkeypatch):
+    """Every save appends (no whole rewrite: one file created for the partial, one for the result);
+    a kill inside a save (rows appended, not committed) resumes to the same file as a run without it."""
+    from mfpde.config.case import case_from_dict
+    from mfpde.runs.particles import run_particles
+
+    table = tiny_table(dynamics={"t_end": 1.0})
+    created = []
+    real = h5py.File
+
+    def spy(name, mode="r", *a, **kw):
+        if mode in ("w", "w-", "x"):
+            created.append(Path(name).name)
+        return real(name, mode, *a, **kw)
+
+    monkeypatch.setattr(h5py, "File", spy)
+    run_particles(case_from_dict(table), out_dir=tmp_path / "whole", progress=False)
+    monkeypatch.setattr(h5py, "File", real)
+    assert len(created) == 2, created  # before: one whole file per save (11 saves) and the result
+    # a torn 7th save, then --resume
+    case = write_case(tmp_path, table)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), MFPDE_TEST_KILL_IN_SAVE="7")
+    cut = tmp_path / "cut"
+    proc = subprocess.run(MFPDE + ["particles", str(case), "--out", str(cut), "--quiet"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    partial = cut / "tiny.particles.N16.seed0.partial.h5"
+    with h5py.File(partial) as f:
+        assert f.attrs["saved"] == 6 and len(f["particles/theta"]) == 7  # the 7th rows there, not committed
+    again = mfpde("particles", case, "--out", cut, "--quiet", "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
+    name = "tiny.particles.N16.seed0.h5"
+    with h5py.File(cut / name) as f, h5py.File(tmp_path / "whole" / name) as g:
+        for key in ("observables/t", "observables/F", "observables/moments", "particles/theta",
+                    "particles/step", "particles/rng_state"):
+            assert f[key].shape == g[key].shape and f[key].dtype == g[key].dtype, key
+            assert np.array_equal(f[key][()], g[key][()]), key

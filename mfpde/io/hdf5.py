@@ -31,6 +31,27 @@ import numpy as np
 from mfpde.errors import ResultFileError
 
 
+#: what a write must leave free on its device: HDF5 and ADIOS2 end the process (abort, segfault) on a
+#: write that meets a full disk, so a save that would not fit is refused before it starts
+SPACE_MARGIN = 1 << 20
+
+
+def check_space(path: str | Path, nbytes: int) -> None:
+    """Raise ``OSError(ENOSPC)`` naming ``path`` unless its folder's device has ``nbytes`` free and the margin."""
+    import errno
+    import shutil
+
+    from mfpde.errors import no_space_line
+
+    folder = Path(path).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < int(nbytes) + SPACE_MARGIN:
+        raise OSError(errno.ENOSPC, f"{no_space_line(path)} ({free} bytes free, a save needs about {int(nbytes)} "
+                                    f"and {SPACE_MARGIN} to spare)", str(path))
+
+
 def fsync(path: str | Path) -> None:
     """Push a closed file's data to the disk (what a rename after it relies on)."""
     with open(path, "rb") as fh:

@@ -139,7 +139,7 @@ def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progre
             if output.saved == 0:  # a fresh run: the file appears at its first save
                 output.start(pde_header(case, solver, record, freqs, t0, comm))
             row = {k: v[-1] for k, v in record.observables(freqs).tree().items() if k != "moment_freqs"}
-            output.save(row, steps)
+            output.save(row, steps, vtx.step_bytes if vtx is not None else 0)
             if comm.rank == 0:
                 _kill_after_save(len(record.t))
         if vtx is not None:
