@@ -275,8 +275,8 @@ def _all_failed(comm, line: str) -> list[str] | None:
 
 def _print_line(line: str) -> None:
     """One line on stderr in one write: lines of two ranks never share a line."""
+    sys.stderr.write(line + "\n")  # one write of the whole line (stderr is line-buffered)
     sys.stderr.flush()
-    os.write(2, (line + "\n").encode())
 
 
 def _end_job(comm, code: int) -> int:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import h5py
@@ -369,8 +370,8 @@ class Companion:
                 pass
         if self.comm.rank == 0:
             text = os_error_line(reason) if isinstance(reason, OSError) else str(reason).strip().splitlines()[0]
-            os.write(2, f"mfpde: warning: the ParaView file {self.path} is not written on ({text}); "
-                        "the run goes on, its HDF5 file holds every saved state\n".encode())
+            print(f"mfpde: warning: the ParaView file {self.path} is not written on ({text}); "
+                  "the run goes on, its HDF5 file holds every saved state", file=sys.stderr, flush=True)
 
     @property
     def step_bytes(self) -> int:
