@@ -27,7 +27,7 @@ def test_two_ranks_write_by_windows_what_one_rank_writes(tmp_path):
 
 def _companion(bp: Path, ranks: int) -> tuple[np.ndarray, list]:
     """(times, density values per step: the blocks of all ranks, ghosts included) of a VTX file."""
-    from mfpde import fem  # noqa: F401  (the provider's libraries before adios2's)
+    from mfpde.pde import fem  # noqa: F401  (the provider's libraries before adios2's)
     from adios2 import FileReader
 
     with FileReader(str(bp)) as f:

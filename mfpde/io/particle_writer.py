@@ -29,13 +29,13 @@ import numpy as np
 from mfpde.errors import ResultFileError
 from mfpde.io.pde_writer import _kill_in_save  # the test hook MFPDE_TEST_KILL_IN_SAVE: a torn save
 from mfpde.io.hdf5 import check_space, fsync, partial_path, read_tree, write_tree
-from mfpde.io.results import ParticleResult
+from mfpde.io.results import ParticleResult, whole_saves
 from mfpde.io.resume import check_resume_file
 from mfpde.parallel import uninterrupted
 
 #: the root attribute that counts the whole saved states (the commit of a save)
 SAVED = "saved"
-PER_SAVE = ("step", "rng_state")  # scalars in the final file, one per saved time here
+PER_SAVE = ("step", "rng_state")  # scalars in the final file, one per saved time here (read: results.whole_saves)
 
 
 def _series(group: h5py.Group, name: str, values: np.ndarray, dtype=None) -> None:
@@ -122,20 +122,7 @@ def read_partial(path: Path) -> tuple[dict, dict]:
             tree, attrs = read_tree(f), dict(f.attrs)
     except OSError as exc:
         raise ResultFileError(f"{path}: not a readable HDF5 file ({exc})") from None
-    if SAVED not in attrs:
-        return tree, attrs
-    n = int(attrs[SAVED])
-    for name, values in tree.get("observables", {}).items():
-        if name != "moment_freqs":
-            tree["observables"][name] = values[:n]
-    p = tree.get("particles", {})
-    if "theta" in p:
-        p["theta"] = p["theta"][:n]
-    for name in PER_SAVE:
-        if name in p and n:
-            last = p[name][n - 1]
-            p[name] = last.decode() if isinstance(last, bytes) else last
-    return tree, attrs
+    return (whole_saves(tree, int(attrs[SAVED])) if SAVED in attrs else tree), attrs
 
 
 def read_resume(path: Path, case) -> tuple[dict, dict] | None:

@@ -404,12 +404,36 @@ class ParticleResult(Result):
             "step": int(self.step), "integrator": self.integrator or None}}
 
     @classmethod
+    def from_tree(cls, tree: dict, attrs: dict, origin="result") -> "ParticleResult":
+        """A partial file (root attribute ``saved``, see :mod:`mfpde.io.particle_writer`) reads as its whole saves."""
+        if "saved" in attrs:
+            tree = whole_saves(tree, int(attrs["saved"]))
+        return super().from_tree(tree, attrs, origin)
+
+    @classmethod
     def _from_group(cls, tree, info):
         p = tree["particles"]
         return cls(info=info, observables=Observables.from_tree(tree["observables"]), theta=np.asarray(p["theta"]),
                    N=int(p.get("N", np.shape(p["theta"])[1])), seed=int(p.get("seed", -1)),
                    integrator=_text(p.get("integrator", "")), rng_state=_text(p.get("rng_state", "")),
                    step=int(p.get("step", 0)))
+
+
+def whole_saves(tree: dict, n: int) -> dict:
+    """A particle partial file's tree (appended per save: ``step`` and ``rng_state`` one per saved time)
+    in the final layout: every time series cut to the ``n`` whole saved states, ``step`` and
+    ``rng_state`` those of the last one."""
+    for name, values in tree.get("observables", {}).items():
+        if name != "moment_freqs":
+            tree["observables"][name] = values[:n]
+    p = tree.get("particles", {})
+    if "theta" in p:
+        p["theta"] = p["theta"][:n]
+    for name in ("step", "rng_state"):
+        if np.ndim(p.get(name)) == 1 and n:
+            last = p[name][n - 1]
+            p[name] = last.decode() if isinstance(last, bytes) else last
+    return tree
 
 
 # ------------------------------------------------------------------ study
