@@ -3,8 +3,9 @@
 A file is always written whole to ``NAME.tmp`` and renamed (``os.replace`` is
 atomic on POSIX), so a crash never leaves a truncated file under a final
 name.  While a run is in progress its saved states live in
-``NAME.partial.h5`` (rewritten atomically at every save; a PDE run appends
-to it instead, see :mod:`mfpde.io.pde_writer`); ``--resume`` starts from there,
+``NAME.partial.h5`` (a limit run rewrites it atomically at every save; PDE
+and particle runs append to it, see :mod:`mfpde.io.pde_writer` and
+:mod:`mfpde.io.particle_writer`); ``--resume`` starts from there,
 and the finished run replaces it with ``NAME``.
 
 Layout written by :func:`write_run` from a nested dict: every dict is a group,

@@ -23,9 +23,9 @@ from mfpde.model.moments import empirical_moments, moment_freqs
 from mfpde.model.velocity import risk
 from mfpde.parallel import agree, collective, uninterrupted
 from mfpde.progress import Progress
+from mfpde.runs.observers import Saver
 from mfpde.runs.common import (
     Record,
-    _kill_after_save,
     _out_dir,
     _restore_record,
     _saved_last_good,
@@ -92,16 +92,16 @@ def _run_particles(case: Case, n: int, seed: int, path: Path | None, resume: boo
             agree(comm, lambda: output.restore(particle_result(case, system, record, freqs, seed, state, t0)),
                   root_only=True)
 
-    def save():
+    def observe():
         F = system.output(state.theta)
         local = empirical_moments(state.theta, freqs, np.full(len(state.theta), 1.0 / n))
         moments = comm.allreduce(local, op=MPI.SUM) if comm.size > 1 else local
         record.add(state.t, F, risk(F, case.data.y, case.data.w), moments, system.gather(state.theta))
-        if path is not None:  # rank 0 writes, every rank learns of its failure (a full disk)
-            agree(comm, lambda: output.save(particle_result(case, system, record, freqs, seed, state, t0,
-                                                            last_only=True)), root_only=True)
-            if output is not None:
-                _kill_after_save(len(record.t))
+
+    def write():  # rank 0: append the last saved state
+        output.save(particle_result(case, system, record, freqs, seed, state, t0, last_only=True))
+
+    save = Saver(comm, observe, write if path is not None else None, root_writes=True, count=lambda: len(record.t))
 
     if not record.t:
         save()
