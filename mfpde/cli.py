@@ -4,8 +4,11 @@ Every error the user can cause is one line on stderr and exit code 2; every
 command that writes prints the path of what it wrote.  Under ``mpirun`` an
 error that every rank agreed on (:func:`mfpde.parallel.agree`) is printed once
 and all ranks exit 2; an error on some ranks only is printed by the rank that
-has it, which then ends at once with code 2 (the MPI launcher ends the other
-ranks and passes the code on), so no rank is left waiting.
+has it, which then ends with code 2 (the MPI launcher ends the other ranks and
+passes the code on), so no rank is left waiting -- unless every rank meets one
+within a second (user code failing everywhere): then it is printed once.  A
+SIGINT to one rank (or all) ends the job with ``mfpde: interrupted`` and code
+130 once the save in progress is written (:func:`mfpde.parallel.end_on_interrupt`).
 """
 
 from __future__ import annotations
