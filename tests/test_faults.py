@@ -283,14 +283,14 @@ def test_a_companion_under_a_tilde_folder_does_not_abort(tmp_path):
     assert len(h5) == 1 and h5[0].with_suffix(".bp").is_dir(), proc.stdout
 
 
-def test_an_unwritable_companion_folder_is_one_line(tmp_path, monkeypatch, capfd):
-    from mfpde.io import pde_writer
-
-    monkeypatch.setattr(pde_writer.Companion, "_check_folder",
-                        lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(self.path))))
-    code, err = _cli(["pde", write_case(tmp_path, tiny_table()), "--out", tmp_path, "--quiet"], capfd)
-    assert code == 0 and len(err) == 1 and "Permission denied" in err[0], err
-    assert not (tmp_path / "tiny.pde.bp").exists()
+def test_a_file_in_the_way_of_the_companion_is_one_line(tmp_path):
+    """A file named ``NAME.pde.bp`` where ADIOS2 makes its folder: it ended the process (exit -6)."""
+    (tmp_path / "tiny.pde.bp").write_text("not a folder")
+    proc = mfpde("pde", write_case(tmp_path, tiny_table()), "--out", tmp_path, "--quiet")
+    err = _lines(proc.stderr)
+    assert proc.returncode == 0 and len(err) == 1, (proc.returncode, proc.stderr[-2000:])
+    assert err[0].startswith("mfpde: warning: the ParaView file ") and "File exists" in err[0], err
+    assert (tmp_path / "tiny.pde.h5").is_file() and (tmp_path / "tiny.pde.bp").read_text() == "not a folder"
 
 
 # ---------------------------------------------------------------- 4. particle saves append

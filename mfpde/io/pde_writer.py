@@ -355,8 +355,8 @@ class Companion:
     def _check_folder(self) -> None:
         from mfpde.io.paths import check_writable
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        check_writable(self.path.parent)
+        self.path.mkdir(parents=True, exist_ok=True)  # ADIOS2's folder (a file there: FileExistsError)
+        check_writable(self.path)
 
     def _drop(self, reason: BaseException) -> None:
         """Write no more steps; say so once."""
