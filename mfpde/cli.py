@@ -4,8 +4,11 @@ Every error the user can cause is one line on stderr and exit code 2; every
 command that writes prints the path of what it wrote.  Under ``mpirun`` an
 error that every rank agreed on (:func:`mfpde.parallel.agree`) is printed once
 and all ranks exit 2; an error on some ranks only is printed by the rank that
-has it, which then ends at once with code 2 (the MPI launcher ends the other
-ranks and passes the code on), so no rank is left waiting.
+has it, which then ends with code 2 (the MPI launcher ends the other ranks and
+passes the code on), so no rank is left waiting -- unless every rank meets one
+within a second (user code failing everywhere): then it is printed once.  A
+SIGINT to one rank (or all) ends the job with ``mfpde: interrupted`` and code
+130 once the save in progress is written (:func:`mfpde.parallel.end_on_interrupt`).
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from mfpde.errors import MfpdeError  # noqa: E402
+from mfpde.errors import MfpdeError, os_error_line  # noqa: E402
 from mfpde.io.paths import use_writable_cache  # noqa: E402
-from mfpde.parallel import agree
+from mfpde.parallel import agree, end_on_interrupt  # noqa: E402
+
+#: how long a rank with an error of its own waits for the other ranks to meet one too (then it is printed once)
+ALL_FAIL_WAIT_S = 1.0
 
 
 def _case(args, comm, **overrides):
@@ -227,19 +233,20 @@ def main(argv: list[str] | None = None) -> int:
 
     use_writable_cache()
     comm = MPI.COMM_WORLD
+    hint = " (the last saved state can be resumed with --resume)" if hasattr(args, "resume") else ""
+    errors = comm.Dup() if comm.size > 1 else comm  # for the error report alone: never mixed with the run's messages
+    if comm.size > 1:
+        end_on_interrupt(f"mfpde: interrupted{hint}")  # a KeyboardInterrupt would wait in collective clean-up
     try:
         with np.errstate(all="ignore"):  # the runs check finiteness themselves and say so in one line
             args.func(args, comm)
     except MfpdeError as exc:
-        return _fail(comm, f"mfpde: error: {exc}", exc.collective)
+        return _fail(errors, f"mfpde: error: {exc}", exc.collective)
     except OSError as exc:
-        return _fail(comm, f"mfpde: error: {exc}", False)
-    except KeyboardInterrupt:
+        return _fail(errors, f"mfpde: error: {os_error_line(exc)}", False)
+    except KeyboardInterrupt:  # Ctrl-C of a one-process run, or raised by user code (a python expert)
         _close_progress_bars()
-        hint = " (the last saved state can be resumed with --resume)" if hasattr(args, "resume") else ""
-        if comm.rank == 0:
-            print(f"mfpde: interrupted{hint}", file=sys.stderr, flush=True)
-        return _end_job(comm, 130)
+        return _fail(errors, f"mfpde: interrupted{hint}", False, code=130)
     except Exception:
         if comm.size == 1:
             raise
@@ -256,14 +263,45 @@ def no_mpi_line(exc: BaseException) -> str:
             "DOLFINx (docs/clusters.md)")
 
 
-def _fail(comm, line: str, collective: bool) -> int:
-    """Report an error: once if every rank has it, else from this rank, ending the job."""
-    if collective or comm.size == 1:
+def _fail(comm, line: str, collective: bool, code: int = 2) -> int:
+    """Report an error: once if every rank has it, else from this rank, ending the job.
+
+    An error not known to be collective may still come on every rank (user code that fails
+    everywhere): such a rank waits up to ``ALL_FAIL_WAIT_S`` in a non-blocking barrier on
+    ``comm`` (a communicator of the error report alone); if every rank enters it, rank 0
+    prints the distinct lines once and all ranks exit; if not, this rank prints its line
+    and ends the job."""
+    if not collective and comm.size > 1:
+        lines = _all_failed(comm, line)
+        if lines is None:
+            _print_line(line)
+            return _end_job(comm, code)
         if comm.rank == 0:
-            print(line, file=sys.stderr, flush=True)
-        return 2
-    print(line, file=sys.stderr, flush=True)
-    return _end_job(comm, 2)
+            for distinct in dict.fromkeys(lines):
+                _print_line(distinct)
+        return code
+    if comm.rank == 0:
+        _print_line(line)
+    return code
+
+
+def _all_failed(comm, line: str) -> list[str] | None:
+    """Every rank's line if every rank reports an error within ``ALL_FAIL_WAIT_S``, else None."""
+    import time
+
+    request = comm.Ibarrier()
+    deadline = time.monotonic() + ALL_FAIL_WAIT_S
+    while not request.Test():
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.005)
+    return comm.allgather(line)
+
+
+def _print_line(line: str) -> None:
+    """One line on stderr in one write: lines of two ranks never share a line."""
+    sys.stderr.write(line + "\n")  # one write of the whole line (stderr is line-buffered)
+    sys.stderr.flush()
 
 
 def _end_job(comm, code: int) -> int:

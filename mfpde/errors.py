@@ -32,3 +32,19 @@ class ResultFileError(MfpdeError):
 
 class UnstableStepError(NonFiniteError):
     """The particle time step is unstable: the risk of a gradient flow (tau = 0) rose."""
+
+
+def no_space_line(path) -> str:
+    """The one line of a full disk (errno ENOSPC) met while writing ``path``."""
+    return f"no space left on the device of {path}; free some space, then continue with --resume"
+
+
+def os_error_line(exc: OSError) -> str:
+    """An operating-system error as one line: a full disk says so (HDF5 reports it in its message only)."""
+    import errno
+
+    if exc.errno == errno.ENOSPC and str(exc.strerror).startswith("no space left"):  # said by mfpde already
+        return exc.strerror
+    if exc.errno == errno.ENOSPC or "No space left on device" in str(exc):
+        return no_space_line(exc.filename or "the output folder")
+    return str(exc)

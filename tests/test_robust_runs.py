@@ -8,23 +8,38 @@ import time
 
 import h5py
 import numpy as np
-import pytest
 
 from _robust_common import MFPDE, mfpde, one_line_error, tiny_table, write_case
 from conftest import ROOT
 
 
-def _wait_for(path, proc, timeout=120):
+def _saves(path) -> int:
+    """Saved states in a partial file (0 while there is none)."""
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            return int(f.attrs.get("saved", len(f["observables/t"])))
+    except (OSError, KeyError):
+        return 0
+
+
+def _wait_for(path, proc, timeout=120, saves=1):
+    """Until ``path`` holds ``saves`` saved states: a condition, not a guessed sleep."""
     deadline = time.time() + timeout
-    while not path.exists() and proc.poll() is None and time.time() < deadline:
+    while _saves(path) < saves and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
-    assert path.exists(), "the first run never started writing"
+    assert _saves(path) >= saves, "the first run never started writing"
 
 
-def _start(*args):
+def _default_sigint():
+    """In the child: SIGINT as a terminal gives it (a pytest run as a background job ignores SIGINT,
+    and a child inherits that: its Ctrl-C would never come)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _start(*args, stderr=subprocess.PIPE):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    return subprocess.Popen(MFPDE + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=ROOT)
+    return subprocess.Popen(MFPDE + [str(a) for a in args], stdout=subprocess.PIPE, stderr=stderr,
+                            text=True, env=env, cwd=ROOT, preexec_fn=_default_sigint)
 
 
 # ---------------------------------------------------------------- 8. concurrency
@@ -93,11 +108,13 @@ def test_study_resume_reuses_finished_runs_and_ends_with_the_same_result(tmp_pat
 
 def test_interrupt_message_on_its_own_line(tmp_path):
     case = write_case(tmp_path, tiny_table(dynamics={"t_end": 2.0}, particles={"dt": 0.0005, "n": 2000}))
-    proc = _start("particles", case, "--out", tmp_path)  # with the progress bar
-    _wait_for(tmp_path / "tiny.particles.N2000.seed0.partial.h5", proc)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as sink:
+        proc = _start("particles", case, "--out", tmp_path, stderr=sink)  # with the progress bar
+        _wait_for(tmp_path / "tiny.particles.N2000.seed0.partial.h5", proc, saves=2)  # in the loop, bar open
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)
+    err = log.read_text().replace("\r", "\n")
     assert proc.returncode == 130, err
     last = err.rstrip("\n").split("\n")[-1]  # text mode turns the bar's "\r" into "\n"
     assert last == "mfpde: interrupted (the last saved state can be resumed with --resume)", repr(err[-300:])

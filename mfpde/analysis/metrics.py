@@ -1,5 +1,6 @@
-"""Distances between the empirical measure of N particles and the PDE density,
-and the rate fits of a study over N (DESIGN section 5).
+"""Distances between the empirical measure of N particles and the PDE density
+(DESIGN section 5); the rate fits are in :mod:`mfpde.analysis.rates`, the moments in
+:mod:`mfpde.model.moments`.
 
 Everything here is plain numpy/scipy/POT and lives on the torus
 ``T^d = R^d / (2 pi Z)^d`` with coordinates in ``[0, 2 pi)``.
@@ -25,17 +26,7 @@ import numpy as np
 from mfpde.constants import TWO_PI
 
 
-__all__ = [
-    "moment_freqs",
-    "empirical_moments",
-    "negative_sobolev",
-    "wasserstein_torus",
-    "wasserstein_circle_discrete",
-    "fit_rate",
-    "mean_ci",
-    "theory_slope",
-    "METRIC_NAMES",
-]
+__all__ = ["negative_sobolev", "wasserstein_torus", "wasserstein_circle_discrete"]
 
 
 def negative_sobolev(m1, m2, freqs, s: float = 1.0) -> float:

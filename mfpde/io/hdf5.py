@@ -3,8 +3,9 @@
 A file is always written whole to ``NAME.tmp`` and renamed (``os.replace`` is
 atomic on POSIX), so a crash never leaves a truncated file under a final
 name.  While a run is in progress its saved states live in
-``NAME.partial.h5`` (rewritten atomically at every save; a PDE run appends
-to it instead, see :mod:`mfpde.io.pde_writer`); ``--resume`` starts from there,
+``NAME.partial.h5`` (a limit run rewrites it atomically at every save; PDE
+and particle runs append to it, see :mod:`mfpde.io.pde_writer` and
+:mod:`mfpde.io.particle_writer`); ``--resume`` starts from there,
 and the finished run replaces it with ``NAME``.
 
 Layout written by :func:`write_run` from a nested dict: every dict is a group,
@@ -31,6 +32,27 @@ import numpy as np
 
 from mfpde.errors import ResultFileError
 from mfpde.io.layout import describe_file, is_axis_only
+
+
+#: what a write must leave free on its device: HDF5 and ADIOS2 end the process (abort, segfault) on a
+#: write that meets a full disk, so a save that would not fit is refused before it starts
+SPACE_MARGIN = 1 << 20
+
+
+def check_space(path: str | Path, nbytes: int) -> None:
+    """Raise ``OSError(ENOSPC)`` naming ``path`` unless its folder's device has ``nbytes`` free and the margin."""
+    import errno
+    import shutil
+
+    from mfpde.errors import no_space_line
+
+    folder = Path(path).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < int(nbytes) + SPACE_MARGIN:
+        raise OSError(errno.ENOSPC, f"{no_space_line(path)} ({free} bytes free, a save needs about {int(nbytes)} "
+                                    f"and {SPACE_MARGIN} to spare)", str(path))
 
 
 def fsync(path: str | Path) -> None:

@@ -4,12 +4,14 @@ Two identical runs on one ``--out`` would overwrite each other's partial
 file.  The first to take the lock runs; the second is refused in one line
 (before any work).  The lock is held by rank 0 and released (the file
 removed) when the run ends, also when it fails; the kernel releases it if the
-process is killed, so a stale ``NAME.lock`` never blocks a later run.
+process is killed, so a stale ``NAME.lock`` never blocks a later run.  The run that takes the lock removes
+the temporary files (``NAME.PID.tmp``) a killed run left.
 """
 
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,10 +39,22 @@ def _acquire(path: Path) -> int:
         # the holder before us may have removed the file between our open and flock
         try:
             if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                _remove_stale_tmp(path)
                 return fd
         except FileNotFoundError:
             pass
         os.close(fd)
+
+
+def _remove_stale_tmp(path: Path) -> None:
+    """Remove the ``NAME.PID.tmp`` files of ``path`` and of its partial file: with the lock held no run
+    is writing them, so they are left by a run that was killed (or met a full disk) while writing."""
+    from mfpde.io.hdf5 import partial_path
+
+    for name in (path.name, partial_path(path).name):
+        for tmp in path.parent.glob(f"{glob.escape(name)}.*.tmp"):
+            if tmp.name[len(name) + 1:-len(".tmp")].isdigit():
+                tmp.unlink(missing_ok=True)
 
 
 def _release(fd: int, path: Path) -> None:

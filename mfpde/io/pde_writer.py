@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import h5py
@@ -40,10 +41,10 @@ import numpy as np
 
 from mfpde.io.distributed_rows import WINDOW_BYTES, DistributedRows
 from mfpde.errors import ResultFileError
-from mfpde.parallel import agree
+from mfpde.parallel import agree, uninterrupted
 from mfpde.io.resume import check_resume_file
 from mfpde.io.results import PDEResult
-from mfpde.io.hdf5 import fsync, partial_path, read_tree, write_tree
+from mfpde.io.hdf5 import check_space, fsync, partial_path, read_tree, write_tree
 from mfpde.io.layout import describe_file, is_axis_only
 
 #: test hook: with MFPDE_TEST_KILL_IN_SAVE=k rank 0 kills itself (SIGKILL) in the middle of its k-th
@@ -52,6 +53,8 @@ KILL_IN_SAVE = "MFPDE_TEST_KILL_IN_SAVE"
 
 DENSITY = "/pde/density"
 VERTICES = "/pde/mesh/vertices"
+#: the time a moving mesh stopped moving (written with the first save after it)
+FROZEN = "/pde/mesh_frozen_at"
 #: the root attribute that counts the whole saved states (the commit of a save)
 SAVED = "saved"
 
@@ -85,6 +88,13 @@ class PDEOutput:
         self.saved = 0
         self._file: h5py.File | None = None  # rank 0, open during a save
 
+    def _bytes(self, rows: DistributedRows) -> int:
+        return rows.n * rows.row_size * rows.dtype.itemsize
+
+    def _slice_bytes(self) -> int:
+        """The bytes one save appends at most (uncompressed)."""
+        return self._bytes(self.density) + (self._bytes(self.vertices) if self.moving else 0)
+
     def _root(self, fn, *args):
         """``fn(*args)`` on rank 0, its failure raised on every rank (:func:`mfpde.parallel.agree`)."""
         return agree(self.comm, fn, *args, root_only=True)
@@ -95,6 +105,7 @@ class PDEOutput:
         """Create the partial file: ``header`` (a result without density and vertices; its observables
         give the shapes of the rows) and the mesh vertices, under a temporary name renamed at the end."""
         tmp = self.partial.with_name(f"{self.partial.name}.{os.getpid()}.tmp")
+        self._root(check_space, self.partial, self._bytes(self.vertices) + self._slice_bytes())
         try:
             try:
                 self._root(self._create, tmp, header)
@@ -151,17 +162,20 @@ class PDEOutput:
 
     # ------------------------------------------------------------------ a save
 
-    def save(self, row: dict, steps: int) -> None:
-        """Append the solver's state and the observables ``row`` (name -> value at this time)."""
+    def save(self, row: dict, steps: int, more_bytes: int = 0) -> None:
+        """Append the solver's state and the observables ``row`` (name -> value at this time); refused
+        (the file as it was) unless the device has room for it and ``more_bytes`` (the companion's step)."""
         k = self.saved
-        try:
-            self._root(self._open_slice, k)
-            self.density.gather(self.solver.U, self._sink(DENSITY, k))
-            if self.moving:
-                self.vertices.gather(self.solver.cells.X, self._sink(VERTICES, k))
-            self._root(self._commit, k, row, steps)
-        finally:
-            self._root(self._close)
+        self._root(check_space, self.partial, self._slice_bytes() + more_bytes)  # a full disk: refused, the file as it was
+        with uninterrupted():  # an interrupt under mpirun ends the process after this save
+            try:
+                self._root(self._open_slice, k)
+                self.density.gather(self.solver.U, self._sink(DENSITY, k))
+                if self.moving:
+                    self.vertices.gather(self.solver.cells.X, self._sink(VERTICES, k))
+                self._root(self._commit, k, row, steps, self.solver.mesh_frozen_at)
+            finally:
+                self._root(self._close)
         self.saved = k + 1
 
     def _open_slice(self, k: int) -> None:
@@ -170,7 +184,7 @@ class PDEOutput:
         if self.moving:
             f[VERTICES].resize(k + 1, axis=0)
 
-    def _commit(self, k: int, row: dict, steps: int) -> None:
+    def _commit(self, k: int, row: dict, steps: int, frozen_at: float | None = None) -> None:
         f = self._file
         f.flush()
         _kill_in_save(k + 1)
@@ -179,6 +193,8 @@ class PDEOutput:
             d.resize(k + 1, axis=0)
             d[k] = value
         f["pde/steps"][()] = int(steps)
+        if frozen_at is not None and FROZEN not in f:
+            f[FROZEN] = float(frozen_at)
         f.attrs[SAVED] = k + 1
 
     # ------------------------------------------------------------------ the end
@@ -223,6 +239,10 @@ class PDEOutput:
         state; with a companion, write every saved state into it on the way (oldest first)."""
         self.saved = len(times)
         self._root(self._trim)
+        frozen_at = self._root(self._frozen_at)
+        if self.moving and frozen_at is not None and frozen_at <= times[-1]:  # not of a save the kill tore
+            self.solver.mesh_frozen_at = frozen_at
+            self.solver.mover.frozen = True
         try:
             self._root(self._open_read)
             for k in range(self.saved) if companion is not None else [self.saved - 1]:
@@ -233,6 +253,10 @@ class PDEOutput:
                     companion.write(times[k])
         finally:
             self._root(self._close)
+
+    def _frozen_at(self) -> float | None:
+        with h5py.File(self.partial, "r") as f:
+            return float(f[FROZEN][()]) if FROZEN in f else None
 
     def _trim(self) -> None:
         with h5py.File(self.partial, "r") as f:
@@ -308,22 +332,71 @@ def _read_saved(path: Path) -> tuple[dict, dict, tuple | None]:
 
 
 class Companion:
-    """The VTX (ADIOS2 ``.bp``) file of the density for ParaView, one step per save, written by all ranks."""
+    """The VTX (ADIOS2 ``.bp``) file of the density for ParaView, one step per save, written by all ranks.
+
+    It never ends the run: ADIOS2 aborts the process (``terminate called``) on a write it cannot do, so
+    the folder is made and checked and the free space counted (on rank 0, agreed by all) before the
+    writer opens and before every step; a companion that cannot be written is dropped with one line on
+    stderr and the run goes on without it (the HDF5 result holds everything)."""
 
     def __init__(self, path: Path, solver, comm):
-        from mfpde.pde import fem  # noqa: F401  (the DOLFINx provider, before dolfinx)
-        from dolfinx.io import VTXWriter
+        # absolute: ADIOS2 reads a leading "~" itself, and then cannot write where it made its folder
+        self.path = Path(os.path.abspath(Path(path).with_suffix(".bp")))
+        self.comm = comm
+        self._writer = None
+        geometry = solver.function.function_space.mesh.geometry.x
+        self._step_bytes = 2 * comm.allreduce(solver.function.x.array.nbytes + geometry.nbytes)
+        try:
+            agree(comm, self._check_folder, root_only=True)
+            agree(comm, check_space, self.path / "data.0", self._step_bytes, root_only=True)
+            from mfpde.pde import fem  # noqa: F401  (the DOLFINx provider, before dolfinx)
+            from dolfinx.io import VTXMeshPolicy, VTXWriter
 
-        from dolfinx.io import VTXMeshPolicy
+            # the mesh once, or with every step when it moves with the flow
+            policy = VTXMeshPolicy.update if solver.mover is not None else VTXMeshPolicy.reuse
+            self._writer = VTXWriter(comm, str(self.path), [solver.function], engine="BP4", mesh_policy=policy)
+        except Exception as exc:  # noqa: BLE001  (whatever it is, the run goes on)
+            self._drop(exc)
 
-        self.path = Path(path).with_suffix(".bp")
-        # the mesh once, or with every step when it moves with the flow
-        policy = VTXMeshPolicy.update if solver.mover is not None else VTXMeshPolicy.reuse
-        self._writer = VTXWriter(comm, str(self.path), [solver.function], engine="BP4", mesh_policy=policy)
+    def _check_folder(self) -> None:
+        from mfpde.io.paths import check_writable
+
+        self.path.mkdir(parents=True, exist_ok=True)  # ADIOS2's folder (a file there: FileExistsError)
+        check_writable(self.path)
+
+    def _drop(self, reason: BaseException) -> None:
+        """Write no more steps; say so once."""
+        from mfpde.errors import os_error_line
+
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001
+                pass
+        if self.comm.rank == 0:
+            text = os_error_line(reason) if isinstance(reason, OSError) else str(reason).strip().splitlines()[0]
+            print(f"mfpde: warning: the ParaView file {self.path} is not written on ({text}); "
+                  "the run goes on, its HDF5 file holds every saved state", file=sys.stderr, flush=True)
+
+    @property
+    def step_bytes(self) -> int:
+        """What a step may write (0 once dropped)."""
+        return self._step_bytes if self._writer is not None else 0
 
     def write(self, t: float) -> None:
-        self._writer.write(t)
+        if self._writer is None:
+            return
+        try:
+            agree(self.comm, check_space, self.path / "data.0", self._step_bytes, root_only=True)
+            self._writer.write(t)
+        except Exception as exc:  # noqa: BLE001
+            self._drop(exc)
 
     def close(self) -> None:
-        self._writer.close()
-
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception as exc:  # noqa: BLE001
+                self._drop(exc)

@@ -375,7 +375,8 @@ class PDEResult(Result):
 
     ``n`` is the number of cells per direction of a structured mesh, None for a
     mesh read from a file (``mesh_file``); ``degree`` and ``cell_type`` are the
-    solver's; ``steps`` the number of time steps taken.
+    solver's; ``steps`` the number of time steps taken; ``mesh_frozen_at`` the time a moving
+    mesh stopped moving (its cells too distorted), None if it never did.
     """
 
     KIND: ClassVar[str] = "pde"
@@ -389,6 +390,7 @@ class PDEResult(Result):
     mesh_file: str = ""
     steps: int = 0
     period: float = TWO_PI
+    mesh_frozen_at: float | None = None
     _atoms: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -436,7 +438,8 @@ class PDEResult(Result):
             "mesh": {"vertices": self.vertices, "period": float(self.period)},
             "density": self.density, "cell_type": self.cell_type, "degree": int(self.degree),
             "reference_points": self.reference_points, "n": _optional_int(self.n),
-            "mesh_file": self.mesh_file or None, "steps": int(self.steps), "README": PDE_README}}
+            "mesh_file": self.mesh_file or None, "steps": int(self.steps), "README": PDE_README,
+            "mesh_frozen_at": None if self.mesh_frozen_at is None else float(self.mesh_frozen_at)}}
 
     @classmethod
     def _from_group(cls, tree, info):
@@ -451,7 +454,8 @@ class PDEResult(Result):
                    degree=degree, vertices=np.asarray(p["mesh"]["vertices"], dtype=np.float64),
                    density=np.asarray(p["density"]), reference_points=None if ref is None else np.asarray(ref),
                    n=_optional_int(p.get("n")), mesh_file=_text(p.get("mesh_file", "")),
-                   steps=int(p.get("steps", 0)), period=float(p["mesh"].get("period", TWO_PI)))
+                   steps=int(p.get("steps", 0)), period=float(p["mesh"].get("period", TWO_PI)),
+                   mesh_frozen_at=None if p.get("mesh_frozen_at") is None else float(p["mesh_frozen_at"]))
 
 
 # ------------------------------------------------------------------ particles
@@ -485,12 +489,36 @@ class ParticleResult(Result):
             "step": int(self.step), "integrator": self.integrator or None}}
 
     @classmethod
+    def from_tree(cls, tree: dict, attrs: dict, origin="result") -> "ParticleResult":
+        """A partial file (root attribute ``saved``, see :mod:`mfpde.io.particle_writer`) reads as its whole saves."""
+        if "saved" in attrs:
+            tree = whole_saves(tree, int(attrs["saved"]))
+        return super().from_tree(tree, attrs, origin)
+
+    @classmethod
     def _from_group(cls, tree, info):
         p = tree["particles"]
         return cls(info=info, observables=Observables.from_tree(tree["observables"]), theta=np.asarray(p["theta"]),
                    N=int(p.get("N", np.shape(p["theta"])[1])), seed=int(p.get("seed", -1)),
                    integrator=_text(p.get("integrator", "")), rng_state=_text(p.get("rng_state", "")),
                    step=int(p.get("step", 0)))
+
+
+def whole_saves(tree: dict, n: int) -> dict:
+    """A particle partial file's tree (appended per save: ``step`` and ``rng_state`` one per saved time)
+    in the final layout: every time series cut to the ``n`` whole saved states, ``step`` and
+    ``rng_state`` those of the last one."""
+    for name, values in tree.get("observables", {}).items():
+        if name != "moment_freqs":
+            tree["observables"][name] = values[:n]
+    p = tree.get("particles", {})
+    if "theta" in p:
+        p["theta"] = p["theta"][:n]
+    for name in ("step", "rng_state"):
+        if np.ndim(p.get(name)) == 1 and n:
+            last = p[name][n - 1]
+            p[name] = last.decode() if isinstance(last, bytes) else last
+    return tree
 
 
 # ------------------------------------------------------------------ study

@@ -20,7 +20,6 @@ from mfpde.io.hdf5 import partial_path, provenance
 from mfpde.io.paths import output_dir
 from mfpde.io.results import Observables, Result, read_result
 from mfpde.io.resume import read_resume_file
-from mfpde.model.velocity import risk
 from mfpde.parallel import agree, collective
 
 #: test hook: with MFPDE_TEST_KILL_AFTER_SAVE=k a run kills itself (SIGKILL, as ``kill -9``) right

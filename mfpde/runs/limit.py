@@ -40,8 +40,8 @@ from mfpde.config.rules import check_tau
 from mfpde.meshfree.characteristics import Characteristics
 from mfpde.meshfree.clt import clt_covariance, experts_needed
 from mfpde.config.budgets import check_limit_budget
-from mfpde.errors import CaseError, NonFiniteError, ResultFileError
-from mfpde.parallel import agree, collective
+from mfpde.errors import NonFiniteError, ResultFileError
+from mfpde.parallel import agree, collective, uninterrupted
 from mfpde.io.lock import output_lock
 from mfpde.model.velocity import risk
 from mfpde.model.initial import initial_density
@@ -53,8 +53,9 @@ from mfpde.numerics.quadrature import Rule, coarser_rule, make_rule
 from mfpde.io.paths import output_dir
 from mfpde.io.results import LimitResult, Observables, RunInfo, read_result
 from mfpde.io.resume import check_settings, settings_json
-from mfpde.io.hdf5 import partial_path
+from mfpde.io.hdf5 import check_space, partial_path
 from mfpde.runs.common import Run
+from mfpde.runs.observers import Saver
 
 THETA_FULL_MAX = 1 << 22  # /limit/theta holds every saved time while T * M * d <= this
 ACCURACIES = (1e-1, 1e-2, 1e-3)  # of max_k |f_N - F| in the experts-needed table
@@ -214,9 +215,13 @@ def _run_limit(case: Case, points, path: Path | None, resume: bool, comm, progre
     if resume and path is not None:
         theta, t = _resume(path, case, main, comm) or (theta, t)
 
-    def save():
-        if path is not None and comm.rank == 0:
-            _limit_result(case, main, freqs, {}, t0, comm).to_file(partial_path(path), complete=False)
+    def write():  # rank 0 rewrites the partial file (the points move: no row to append)
+        result = _limit_result(case, main, freqs, {}, t0, comm)
+        check_space(partial_path(path), 2 * (result.theta.nbytes + result.extra["state"].nbytes) + (1 << 16))
+        with uninterrupted():
+            result.to_file(partial_path(path), complete=False)
+
+    save = Saver(comm, None, write if path is not None else None, root_writes=True, count=lambda: len(main.t))
 
     bar = Progress(case.dynamics.t_end, f"limit {rule.kind} M={len(rule.weights)}",
                    enabled=progress and comm.rank == 0, start=t)

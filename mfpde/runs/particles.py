@@ -13,22 +13,22 @@ from mpi4py import MPI
 from mfpde.config.budgets import check_particle_budget
 from mfpde.config.case import Case, given
 from mfpde.errors import NonFiniteError, ResultFileError
-from mfpde.io.hdf5 import partial_path
+from mfpde.io.hdf5 import check_space, partial_path
 from mfpde.io.lock import output_lock
+from mfpde.io.particle_writer import ParticleOutput, read_resume
 from mfpde.io.results import ParticleResult, RunInfo
 from mfpde.io.resume import settings_json
 from mfpde.model.initial import initial_density
 from mfpde.model.moments import empirical_moments, moment_freqs
 from mfpde.model.velocity import risk
-from mfpde.parallel import agree, collective
+from mfpde.parallel import agree, collective, uninterrupted
 from mfpde.progress import Progress
+from mfpde.runs.observers import Saver
 from mfpde.runs.common import (
     Record,
     Run,
-    _kill_after_save,
     _out_dir,
     _restore_record,
-    _resume_partial,
     _saved_last_good,
     run_provenance,
     table_as_run,
@@ -39,13 +39,15 @@ def particle_path(case: Case, n: int, seed: int, out_dir=None) -> Path:
     return _out_dir(case, out_dir) / f"{case.name}.particles.N{n}.seed{seed}.h5"
 
 
-def particle_result(case, system, record: Record, freqs, seed, state, t0) -> ParticleResult:
-    """The result of a particle run: what ran (N, seed, the integrator used, the case as run)."""
+def particle_result(case, system, record: Record, freqs, seed, state, t0, last_only: bool = False) -> ParticleResult:
+    """The result of a particle run: what ran (N, seed, the integrator used, the case as run);
+    with ``last_only`` the positions of the last saved time alone (what a save appends)."""
     table = table_as_run(case, "particles", n=system.n, seed=seed, save_every=case.particles.save_every)
     info = RunInfo.of_case(case, run_provenance(case, system.comm.size, t0), table,
                            settings=settings_json(case, "particles"),
                            ran={"particles": {"integrator": system.integrator}})
-    return ParticleResult(info=info, observables=record.observables(freqs), theta=np.array(record.fields),
+    theta = np.array(record.fields[-1:] if last_only else record.fields)
+    return ParticleResult(info=info, observables=record.observables(freqs), theta=theta,
                           N=system.n, seed=seed, integrator=system.integrator,
                           rng_state=json.dumps(state.rng.bit_generator.state), step=state.step)
 
@@ -104,19 +106,25 @@ def _run_particles(case: Case, n: int, seed: int, path: Path | None, resume: boo
 
     record = Record()
     state = system.initial_state(initial_density(case).sample, seed)
+    output = ParticleOutput(path) if path is not None and comm.rank == 0 else None
     if resume and path is not None:
         state, finished = _resume_particles(path, case, system, record, state, n, seed)
         if finished:  # nothing left to do: the result stays as it is
             return Run(_particle_observables(record, freqs, comm), path)
+        if path is not None and record.t:  # the saved states in the appendable layout, a torn save dropped
+            agree(comm, lambda: output.restore(particle_result(case, system, record, freqs, seed, state, t0)),
+                  root_only=True)
 
-    def save():
+    def observe():
         F = system.output(state.theta)
         local = empirical_moments(state.theta, freqs, np.full(len(state.theta), 1.0 / n))
         moments = comm.allreduce(local, op=MPI.SUM) if comm.size > 1 else local
         record.add(state.t, F, risk(F, case.data.y, case.data.w), moments, system.gather(state.theta))
-        if path is not None and comm.rank == 0:
-            particle_result(case, system, record, freqs, seed, state, t0).to_file(partial_path(path), complete=False)
-            _kill_after_save(len(record.t))
+
+    def write():  # rank 0: append the last saved state
+        output.save(particle_result(case, system, record, freqs, seed, state, t0, last_only=True))
+
+    save = Saver(comm, observe, write if path is not None else None, root_writes=True, count=lambda: len(record.t))
 
     if not record.t:
         save()
@@ -133,9 +141,12 @@ def _run_particles(case: Case, n: int, seed: int, path: Path | None, resume: boo
         bar.close()
 
     obs = _particle_observables(record, freqs, comm)
-    if path is not None and comm.rank == 0:
-        particle_result(case, system, record, freqs, seed, state, t0).to_file(path, complete=True)
-        partial_path(path).unlink(missing_ok=True)
+    if output is not None:
+        result = particle_result(case, system, record, freqs, seed, state, t0)
+        with uninterrupted():
+            check_space(path, result.theta.nbytes + result.observables.F.nbytes + (1 << 16))
+            result.to_file(path, complete=True)
+            partial_path(path).unlink(missing_ok=True)
     return Run(obs, path)
 
 
@@ -148,7 +159,7 @@ def _particle_observables(record: Record, freqs, comm) -> dict:
 
 def _resume_particles(path, case, system, record, state, n, seed):
     """(the restored state, whether the run was finished already)."""
-    found = _resume_partial(path, case, system.comm, "particles")
+    found = agree(system.comm, read_resume, path, case, root_only=True)
     if found is None:
         return state, False
     tree, attrs = found

@@ -3,10 +3,11 @@
 ``run_particles`` and ``run_pde`` are what ``mfpde particles`` and
 ``mfpde pde`` call, and what scripts call under ``mpirun``.  Each saved time
 records the observables of DESIGN section 7 in ``NAME.partial.h5`` (the
-restart point: for particles rank 0 rewrites it atomically after every save;
-for the PDE every save appends one time slice to it, written window by window
-by :mod:`mfpde.io.pde_writer` so that no rank holds the global density) and the
-finished run is renamed to ``NAME.h5``.  ``resume=True`` picks up the partial
+restart point: every save appends to it -- for particles rank 0 appends the
+saved state (:mod:`mfpde.io.particle_writer`), for the PDE one time slice
+written window by window by :mod:`mfpde.io.pde_writer` so that no rank holds
+the global density -- through the run's :class:`mfpde.runs.observers.Saver`)
+and the finished run is renamed (PDE) or written whole (particles) to ``NAME.h5``.  ``resume=True`` picks up the partial
 file: because every save time is hit exactly and both time steppers are
 one-step methods, the resumed run ends with the same observables as an
 uninterrupted one.
@@ -33,10 +34,10 @@ from mfpde.model.moments import moment_freqs
 from mfpde.parallel import agree
 from mfpde.pde.petsc_options import check_petsc_options
 from mfpde.progress import Progress
+from mfpde.runs.observers import Saver
 from mfpde.runs.common import (
     Record,
     Run,
-    _kill_after_save,
     _out_dir,
     _restore_record,
     _saved_last_good,
@@ -178,18 +179,22 @@ def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progre
             vtx = Companion(path, solver, comm) if companion else None
             output.restore(record.t, vtx)
 
-    def save():
+    def observe():
         o = solver.observables()
         record.add(solver.t, o["F"], o["risk"], o["moments"], mass=o["mass"], min_rho=o["min_rho"])
-        if output is not None:
-            if output.saved == 0:  # a fresh run: the file appears at its first save
-                output.start(pde_header(case, solver, record, freqs, t0, comm))
-            row = {k: v[-1] for k, v in record.observables(freqs).tree().items() if k != "moment_freqs"}
-            output.save(row, steps)
-            if comm.rank == 0:
-                _kill_after_save(len(record.t))
+
+    def write():  # collective: the density goes to rank 0 window by window
+        if output.saved == 0:  # a fresh run: the file appears at its first save
+            output.start(pde_header(case, solver, record, freqs, t0, comm))
+        row = {k: v[-1] for k, v in record.observables(freqs).tree().items() if k != "moment_freqs"}
+        output.save(row, steps, vtx.step_bytes if vtx is not None else 0)
+
+    def companion():
         if vtx is not None:
             vtx.write(solver.t)
+
+    save = Saver(comm, observe, write if output is not None else None, count=lambda: len(record.t),
+                 after=[companion])
 
     bar = Progress(case.dynamics.t_end, f"pde n={solver.torus.n or case.pde.mesh} p={case.pde.degree}",
                    enabled=progress and comm.rank == 0, start=solver.t)
@@ -219,9 +224,9 @@ def _run_pde(case: Case, path: Path | None, resume: bool, comm: MPI.Comm, progre
         if vtx is not None:
             vtx.close()
 
-    if solver.mesh_frozen_at is not None and comm.rank == 0 and progress:
+    if solver.mesh_frozen_at is not None and comm.rank == 0:  # also with --quiet: the result is not what was asked
         print(f"pde: the Lagrangian mesh stopped moving at t = {solver.mesh_frozen_at:.4g} (its cells too distorted); "
-              "the run went on with that mesh fixed", file=sys.stderr)
+              "the run went on with that mesh fixed (/pde/mesh_frozen_at)", file=sys.stderr)
     if output is not None:
         output.finish(run_provenance(case, comm.size, t0))
     return Run(record.observables(freqs).as_dict(), path)

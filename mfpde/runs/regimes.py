@@ -43,7 +43,6 @@ from mfpde.analysis.rates import fit_rate
 from mfpde.config.case import Case, given
 from mfpde.config.rules import SCALINGS, check_tau
 from mfpde.config.budgets import check_regimes_budget
-from mfpde.errors import CaseError
 from mfpde.io.results import RegimesResult, RunInfo
 from mfpde.model.ntk import empirical_kernel, limit_risk, ntk_kernel
 from mfpde.parallel import agree
