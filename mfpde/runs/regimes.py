@@ -47,9 +47,9 @@ from mfpde.io.results import RegimesResult, RunInfo
 from mfpde.model.ntk import empirical_kernel, limit_risk, ntk_kernel
 from mfpde.parallel import agree
 from mfpde.io.paths import output_dir
-from mfpde.progress import Progress
 from mfpde.report.regimes import QUANTITIES, summary_lines, write_regimes_report
 from mfpde.runs.common import run_provenance
+from mfpde.runs.ensemble import run_ensemble
 from mfpde.runs.particles import run_particles
 from mfpde.runs.pde import check_pde_case, run_pde
 
@@ -138,24 +138,19 @@ def run_regimes(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Co
     # 2. particle runs, round-robin over ranks, largest N first
     tasks = [(sc, n, s) for n in sorted(ns, reverse=True) for s in seeds for sc in SCALINGS]
     expert_at = case.expert.bind(case.data.x)
-    bar = Progress(len(tasks), "regimes runs", enabled=progress and comm.rank == 0, label="runs")
-    results, snapshot = {}, {}
-    for sc, n, s in tasks[comm.rank::comm.size]:
+
+    def particle_run(task):
+        sc, n, s = task
         obs, _ = run_particles(cases[sc], n, s, write=False, comm=MPI.COMM_SELF, progress=False)
         th0, th1 = obs["theta"][0], obs["theta"][-1]
         disp = torus_displacement(th0, th1)
-        results[(sc, n, s)] = (disp.mean(), kernel_change(expert_at, th0, th1), obs["risk"])
-        if n == ns[-1] and s == 0:
-            snapshot[sc] = {"theta0": th0, "theta_end": th1, "displacement": disp}
-        bar.update(comm.size)
-    bar.close()
+        snap = {"theta0": th0, "theta_end": th1, "displacement": disp} if (n == ns[-1] and s == 0) else None
+        return disp.mean(), kernel_change(expert_at, th0, th1), obs["risk"], snap
 
-    gathered = comm.gather((results, snapshot), root=0)
+    results = run_ensemble(tasks, particle_run, comm, progress=progress, title="regimes runs")
     if comm.rank != 0:
         return {"path": None, "report": None, "fits": None, "lines": []}
-    for r, snap in gathered:
-        results.update(r)
-        snapshot.update(snap)
+    snapshot = {sc: results[(sc, ns[-1], 0)][3] for sc in SCALINGS}
 
     per_scaling, fits = {}, {}
     for sc in SCALINGS:
@@ -163,7 +158,7 @@ def run_regimes(case: Case, ns=None, n_seeds=None, *, out_dir=None, comm: MPI.Co
         arr["risk"] = np.empty((len(ns), n_seeds, len(times)))
         for a, n in enumerate(ns):
             for b, s in enumerate(seeds):
-                arr["displacement"][a, b], arr["kernel_change"][a, b], arr["risk"][a, b] = results[(sc, n, s)]
+                arr["displacement"][a, b], arr["kernel_change"][a, b], arr["risk"][a, b] = results[(sc, n, s)][:3]
         per_scaling[sc] = arr
         fits[sc] = {}
         for q in QUANTITIES:

@@ -38,11 +38,11 @@ from mfpde.config.budgets import check_particle_budget
 from mfpde.io.lock import output_lock
 from mfpde.analysis.rates import METRIC_NAMES, fit_rate, mean_ci, theory_slope
 from mfpde.io.paths import output_dir
-from mfpde.progress import Progress
 from mfpde.io.results import Fit, RunInfo, StudyResult
 from mfpde.runs.particles import run_particles
 from mfpde.runs.pde import run_pde
 from mfpde.runs.common import run_provenance
+from mfpde.runs.ensemble import run_ensemble
 
 
 # cells per axis of the grid reduction for W1 (d = 1 is exact, no grid)
@@ -130,38 +130,29 @@ def _run_study(case: Case, ns: list, n_seeds: int, out: Path, comm: MPI.Comm, pr
 
     # 2. particle runs dealt round-robin over ranks, largest N first
     tasks = [(n, s) for n in sorted(ns, reverse=True) for s in seeds]
-    mine = tasks[comm.rank::comm.size]
     w_times = None if wasserstein == "all" else {0, T - 1}
     stored = wasserstein_times(pde, pde.t)  # a limit file keeps its points at some saved times only
     if stored is not None:
         w_times = stored if w_times is None else w_times & stored
-    bar = Progress(len(tasks), "particle runs", enabled=progress and comm.rank == 0,
-                   label="runs")
-    results = {}
-    example = None
-    for n, s in mine:
+
+    def particle_run(task):
+        n, s = task
         obs, _ = run_particles(case, n, s, out_dir=out, resume=resume, comm=MPI.COMM_SELF, progress=False)
         m = _metrics_of(pde, obs, w_times, WASSERSTEIN_GRID.get(case.d))
-        results[(n, s)] = (m, obs["risk"], obs["F"])
-        if s == 0 and n == max(ns):
-            example = obs["theta"][:, : min(n, 4096)]
-        bar.update(comm.size)
-    bar.close()
+        example = obs["theta"][:, : min(n, 4096)] if (s == 0 and n == max(ns)) else None
+        return m, obs["risk"], obs["F"], example
 
-    gathered = comm.gather((results, example), root=0)
+    results = run_ensemble(tasks, particle_run, comm, progress=progress, title="particle runs")
     if comm.rank != 0:
         return {"path": None, "report": None, "fits": None, "lines": []}
-    results, example = {}, None
-    for r, ex in gathered:
-        results.update(r)
-        example = ex if ex is not None else example
+    example = results[(max(ns), 0)][3]
 
     metrics = {name: np.empty((len(ns), n_seeds, T)) for name in METRIC_NAMES}
     prisk = np.empty((len(ns), n_seeds, T))
     pF = np.empty((len(ns), n_seeds, T, len(case.data.y)))
     for a, n in enumerate(ns):
         for b, s in enumerate(seeds):
-            m, risk, F = results[(n, s)]
+            m, risk, F, _ = results[(n, s)]
             prisk[a, b], pF[a, b] = risk, F
             for name in METRIC_NAMES:
                 metrics[name][a, b] = m[name]
