@@ -64,3 +64,15 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def result_path(case, kind: str, out_dir=None, *, n: int | None = None, seed: int | None = None) -> Path:
+    """The result file of a run of ``kind`` (docs/design.md section 7): ``NAME.pde.h5``, ``NAME.limit.h5``,
+    ``NAME.study.h5``, ``NAME.regimes.h5``, ``NAME.particles.N<n>.seed<seed>.h5``, in :func:`output_dir`."""
+    if kind == "particles":
+        name = f"{case.name}.particles.N{n}.seed{seed}.h5"
+    elif kind in ("pde", "limit", "study", "regimes"):
+        name = f"{case.name}.{kind}.h5"
+    else:
+        raise ValueError(f"no result file of kind {kind!r}")
+    return output_dir(case, out_dir) / name

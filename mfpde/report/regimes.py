@@ -8,7 +8,7 @@ from mfpde.analysis.rates import mean_ci
 from mfpde.config.case import SCALINGS
 from mfpde.io.paths import atomic_write_text
 from mfpde.io.results import RegimesResult
-from mfpde.report.style import clip_band, log_floor, note_clipped, save as _save, subsample, torus_axis
+from mfpde.report.style import clip_band, log_floor, mpl, note_clipped, save as _save, subsample, torus_axis
 from pathlib import Path
 
 QUANTITIES = ("displacement", "kernel_change")
@@ -49,15 +49,6 @@ def summary_lines(path) -> list[str]:
     return lines
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 COLORS = {"mean-field": "tab:blue", "ntk": "tab:red"}
 
 
@@ -74,7 +65,7 @@ def _figure_vs_n(reg, out: Path) -> Path:
     """Displacement and kernel change against N (log-log), both scalings: mean over seeds with the 95% CI
     (lower bars clipped at a positive floor, said in the legend), the fitted line and the predicted slope
     anchored at the first N (dotted, in the legend)."""
-    plt = _plt()
+    plt = mpl()
     N = reg["N"].astype(float)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
     for ax, q in zip(axes, QUANTITIES):
@@ -107,7 +98,7 @@ def _figure_vs_n(reg, out: Path) -> Path:
 
 
 def _figure_risk(reg, out: Path) -> Path:
-    plt = _plt()
+    plt = mpl()
     t, N = reg["t"], reg["N"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True, constrained_layout=True)
     for ax, sc in zip(axes, SCALINGS):
@@ -128,7 +119,7 @@ def _figure_snapshot(reg, out: Path) -> Path | None:
     snap = reg["snapshot"]
     if any(sc not in snap for sc in SCALINGS) or snap["mean-field"]["theta_end"].shape[1] < 2:
         return None
-    plt = _plt()
+    plt = mpl()
     from matplotlib.colors import LogNorm
 
     all_disp = np.concatenate([snap[sc]["displacement"] for sc in SCALINGS])

@@ -17,7 +17,6 @@ import numpy as np
 from mfpde.config.case import Case
 from mfpde.errors import NonFiniteError, ResultFileError
 from mfpde.io.hdf5 import partial_path, provenance
-from mfpde.io.paths import output_dir
 from mfpde.io.results import Observables, Result, read_result
 from mfpde.io.resume import read_resume_file
 from mfpde.parallel import agree, collective
@@ -102,10 +101,6 @@ def table_as_run(case: Case, section: str, **values) -> dict:
     table = copy.deepcopy(case.table)
     table.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
     return table
-
-
-def _out_dir(case: Case, out_dir) -> Path:
-    return output_dir(case, out_dir)
 
 
 def run_provenance(case: Case, mpi_size: int, t0: float) -> dict:

@@ -50,7 +50,7 @@ from mfpde.model.moments import moment_freqs
 from mfpde.particles.system import block_range
 from mfpde.progress import Progress
 from mfpde.numerics.quadrature import Rule, coarser_rule, make_rule
-from mfpde.io.paths import output_dir
+from mfpde.io.paths import result_path
 from mfpde.io.results import LimitResult, Observables, RunInfo, read_result
 from mfpde.io.resume import check_settings, settings_json
 from mfpde.io.hdf5 import check_space, partial_path
@@ -67,7 +67,7 @@ def check_limit_case(case: Case) -> None:
 
 
 def limit_path(case: Case, out_dir=None) -> Path:
-    return output_dir(case, out_dir) / f"{case.name}.limit.h5"
+    return result_path(case, "limit", out_dir)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from mfpde.config.case import Case, given
 from mfpde.errors import NonFiniteError, ResultFileError
 from mfpde.io.hdf5 import check_space, partial_path
 from mfpde.io.lock import output_lock
+from mfpde.io.paths import result_path
 from mfpde.io.particle_writer import ParticleOutput, read_resume
 from mfpde.io.results import ParticleResult, RunInfo
 from mfpde.io.resume import settings_json
@@ -27,7 +28,6 @@ from mfpde.runs.observers import Saver
 from mfpde.runs.common import (
     Record,
     Run,
-    _out_dir,
     _restore_record,
     _saved_last_good,
     run_provenance,
@@ -36,7 +36,7 @@ from mfpde.runs.common import (
 
 
 def particle_path(case: Case, n: int, seed: int, out_dir=None) -> Path:
-    return _out_dir(case, out_dir) / f"{case.name}.particles.N{n}.seed{seed}.h5"
+    return result_path(case, "particles", out_dir, n=n, seed=seed)
 
 
 def particle_result(case, system, record: Record, freqs, seed, state, t0, last_only: bool = False) -> ParticleResult:

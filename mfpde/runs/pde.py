@@ -26,6 +26,7 @@ from mfpde.config.budgets import MAX_QUADRATURE_POINTS, check_count, check_pde_b
 from mfpde.config.case import Case
 from mfpde.errors import CaseError, NonFiniteError
 from mfpde.io.lock import output_lock
+from mfpde.io.paths import result_path
 from mfpde.io.pde_writer import Companion, PDEOutput
 from mfpde.io.results import PDEResult, RunInfo
 from mfpde.io.resume import settings_json
@@ -38,7 +39,6 @@ from mfpde.runs.observers import Saver
 from mfpde.runs.common import (
     Record,
     Run,
-    _out_dir,
     _restore_record,
     _saved_last_good,
     run_provenance,
@@ -47,7 +47,7 @@ from mfpde.runs.common import (
 
 
 def pde_path(case: Case, out_dir=None) -> Path:
-    return _out_dir(case, out_dir) / f"{case.name}.pde.h5"
+    return result_path(case, "pde", out_dir)
 
 
 def check_pde_case(case: Case) -> None:

@@ -46,7 +46,7 @@ from mfpde.config.budgets import check_regimes_budget
 from mfpde.io.results import RegimesResult, RunInfo
 from mfpde.model.ntk import empirical_kernel, limit_risk, ntk_kernel
 from mfpde.parallel import agree
-from mfpde.io.paths import output_dir
+from mfpde.io.paths import output_dir, result_path
 from mfpde.report.regimes import QUANTITIES, summary_lines, write_regimes_report
 from mfpde.runs.common import run_provenance
 from mfpde.runs.ensemble import run_ensemble
@@ -62,7 +62,7 @@ PREDICTED = {("mean-field", "displacement"): (0.0, "0"), ("mean-field", "kernel_
 
 
 def regimes_path(case: Case, out_dir=None) -> Path:
-    return output_dir(case, out_dir) / f"{case.name}.regimes.h5"
+    return result_path(case, "regimes", out_dir)
 
 
 def with_scaling(case: Case, scaling: str) -> Case:

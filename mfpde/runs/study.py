@@ -37,7 +37,7 @@ from mfpde.parallel import agree
 from mfpde.config.budgets import check_particle_budget
 from mfpde.io.lock import output_lock
 from mfpde.analysis.rates import METRIC_NAMES, fit_rate, mean_ci, theory_slope
-from mfpde.io.paths import output_dir
+from mfpde.io.paths import output_dir, result_path
 from mfpde.io.results import Fit, RunInfo, StudyResult
 from mfpde.runs.particles import run_particles
 from mfpde.runs.pde import run_pde
@@ -50,7 +50,7 @@ WASSERSTEIN_GRID = {2: 64, 3: 16}
 
 
 def study_path(case: Case, out_dir=None) -> Path:
-    return output_dir(case, out_dir) / f"{case.name}.study.h5"
+    return result_path(case, "study", out_dir)
 
 
 def _fits(N, errors: np.ndarray, d: int) -> dict:
