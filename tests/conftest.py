@@ -42,3 +42,17 @@ def saved_states(partial: Path) -> int:
     from mfpde.io.results import read_result
 
     return len(read_result(partial).observables.t)
+
+
+#: a case small enough for every command in seconds (d = 1, a few cells, particles and points)
+TINY_CASE = {
+    "name": "tiny",
+    "expert": {"kind": "cosine", "d": 1},
+    "data": {"x": [-1.0, 0.0, 1.0], "y": [0.1, 0.3, 0.1]},
+    "dynamics": {"t_end": 0.2},
+    "pde": {"n": 6, "degree": 1, "save_every": 0.1},
+    "particles": {"n": 8, "dt": 0.05, "save_every": 0.1},
+    "limit": {"points": 8, "dt": 0.05, "save_every": 0.1, "clt_points": 8},
+    "study": {"n": [4, 8], "seeds": 2},
+    "regimes": {"n": [4, 8], "seeds": 2},
+}

@@ -4,21 +4,15 @@ the long silent phases (the limit's error estimate and CLT, compare) report prog
 import numpy as np
 import pytest
 
+from conftest import TINY_CASE
+
 from mfpde.config.case import case_from_dict
 from mfpde.errors import ResultFileError
 from mfpde.io.results import LimitResult, ParticleResult, PDEResult
 from mfpde.runs import run_limit, run_particles, run_pde
 from mfpde.runs.compare import compare_files
 
-TABLE = {
-    "name": "api",
-    "expert": {"kind": "cosine", "d": 1},
-    "data": {"x": [-1.0, 0.0, 1.0], "y": [0.1, 0.3, 0.1]},
-    "dynamics": {"t_end": 0.2},
-    "pde": {"n": 6, "degree": 1, "save_every": 0.1},
-    "particles": {"n": 8, "dt": 0.05, "save_every": 0.1},
-    "limit": {"points": 8, "dt": 0.05, "save_every": 0.1, "clt_points": 8},
-}
+TABLE = {**TINY_CASE, "name": "api"}
 
 
 @pytest.fixture(scope="module")

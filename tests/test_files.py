@@ -8,6 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
+from conftest import TINY_CASE
+
 from mfpde.cli import main
 from mfpde.config.case import dumps_toml
 from mfpde.io.layout import entry, is_axis_only
@@ -16,17 +18,7 @@ from mfpde.io.results import read_result
 xr = pytest.importorskip("xarray")
 pytest.importorskip("h5netcdf")
 
-CASE = {
-    "name": "tiny",
-    "expert": {"kind": "cosine", "d": 1},
-    "data": {"x": [-1.0, 0.0, 1.0], "y": [0.1, 0.3, 0.1]},
-    "dynamics": {"t_end": 0.2},
-    "pde": {"n": 6, "degree": 1, "save_every": 0.1},
-    "particles": {"n": 8, "dt": 0.05, "save_every": 0.1},
-    "limit": {"points": 8, "dt": 0.05, "save_every": 0.1, "clt_points": 8},
-    "study": {"n": [4, 8], "seeds": 2},
-    "regimes": {"n": [4, 8], "seeds": 2},
-}
+CASE = TINY_CASE
 
 
 @pytest.fixture(scope="module")
