@@ -1,4 +1,4 @@
-"""Driver of tests/test_kill_in_gather.py: ``python tests/_kill_in_gather.py K WINDOW_BYTES mfpde-args...``.
+"""Driver of tests/io/test_kill_in_gather.py: ``python tests/_kill_in_gather.py K WINDOW_BYTES mfpde-args...``.
 
 Runs ``mfpde`` with the density written in windows of ``WINDOW_BYTES`` and, when ``K > 0``, kills the
 process (SIGKILL) inside its K-th save, after the first window of the density has been written and

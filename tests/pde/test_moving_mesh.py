@@ -22,7 +22,7 @@ from mfpde.numerics.quadrature import gauss_legendre_box
 from mfpde.io.results import read_result
 from mfpde.io.hdf5 import partial_path
 from mfpde.pde.torus import torus_mesh
-from test_pde_runs import MFPDE, MPIRUN, run
+from _cli_runs import MFPDE, MPIRUN, run
 
 BOX = {"kind": "box", "lower": [-0.6, -0.6], "upper": [0.6, 0.6]}
 

@@ -22,7 +22,7 @@ from mfpde.pde import MeanFieldSolver
 from mfpde.pde.torus import torus_mesh
 
 COMM = MPI.COMM_WORLD
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _constant(a):

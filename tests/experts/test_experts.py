@@ -812,7 +812,7 @@ def test_example_cases_build_and_match_pennylane(name, d, method):
 
     from mfpde.config.case import load_case
 
-    case = load_case(Path(__file__).parent.parent / "cases" / f"{name}.toml")
+    case = load_case(Path(__file__).resolve().parents[2] / "cases" / f"{name}.toml")
     e = case.expert
     assert e.d == d and e.method == method and 2 <= e.wires <= 3
     x = case.data.x[[0, -1]]
@@ -832,7 +832,7 @@ def test_run_file_records_the_chosen_method(tmp_path):
 
     from pathlib import Path
 
-    case = load_case(Path(__file__).parent.parent / "cases" / "qnn-2q-6p-hea.toml")
+    case = load_case(Path(__file__).resolve().parents[2] / "cases" / "qnn-2q-6p-hea.toml")
     case.dynamics.t_end = 0.02
     _, path = run_particles(case, n=8, seed=0, out_dir=tmp_path, progress=False)
     with h5py.File(path, "r") as f:

@@ -16,9 +16,9 @@ import numpy as np
 
 from conftest import ROOT
 from mfpde.io.hdf5 import partial_path
-from test_pde_runs import shrunk
+from _cli_runs import shrunk
 
-DRIVER = [sys.executable, str(Path(__file__).with_name("_kill_in_gather.py"))]
+DRIVER = [sys.executable, str(Path(__file__).resolve().parents[1] / "_kill_in_gather.py")]
 WINDOW = 2048  # bytes: default case n = 8, DG3 boxes: 64 cells x 16 dofs x 8 B = 8 kB, 4 windows
 
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT, mpirun
 from mfpde.io.pde_writer import KILL_IN_SAVE
 from mfpde.io.hdf5 import partial_path
-from test_pde_runs import MFPDE, MPIRUN, run, shrunk
+from _cli_runs import MFPDE, MPIRUN, run, shrunk
 
 
 @pytest.mark.mpi

@@ -130,7 +130,7 @@ def test_failure_at_t0_is_one_line_and_saves_t0_once(tmp_path):
 
 def test_a_pde_that_would_fail_at_t0_is_refused_before_it_starts(tmp_path):
     """lr = 1e300 made the PDE's velocity overflow at its first step; its step budget
-    (mfpde.config.budgets) now refuses it before any work (tests/test_budgets.py)."""
+    (mfpde.config.budgets) now refuses it before any work (tests/config/test_budgets.py)."""
     proc = mfpde("pde", write_case(tmp_path, tiny_table(dynamics={"lr": 1e300})), "--out", tmp_path, "--quiet")
     one_line_error(proc, "dynamics.lr: ", "the number of time steps", "(at most 1e+05)")
     assert not list(tmp_path.glob("*.h5"))

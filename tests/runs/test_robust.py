@@ -120,7 +120,7 @@ def _cosine12(**sections) -> dict:
     (tiny_table(pde={"save_every": 1e-12}), [], "pde", "pde.save_every", "saved states"),
     (tiny_table(dynamics={"t_end": 1e9}), [], "particles", "particles.save_every", "saved states"),
     (tiny_table(pde={"moment_max": 300, "n": 64}), [], "pde", "pde.n", "GB of memory"),
-    # d = 12: the default moment set is |w|_1 <= 2 (156 moments, tests/test_budgets.py); a large moment_max
+    # d = 12: the default moment set is |w|_1 <= 2 (156 moments, tests/config/test_budgets.py); a large moment_max
     # is still refused (the box |w|_inf <= 2 of 1.22e+08 moments was refused at the default)
     (dict(_cosine12(), pde={"moment_max": 40}), [], "particles", "pde.moment_max", "8.98e+13 Fourier moments"),
     (tiny_table(particles={"dt": 1e-300}), [], "particles", "particles.dt", "steps"),

@@ -312,7 +312,7 @@ def test_dimensions_run_mean_field(d, n, cell, degree):
 def test_loaded_jittered_mesh_runs_and_conserves_mass():
     from pathlib import Path
     expert_at, y, w = cos_problem(2)
-    path = Path(__file__).resolve().parents[1] / "meshes" / "torus-2d-quad-jitter-16.npz"
+    path = Path(__file__).resolve().parents[2] / "meshes" / "torus-2d-quad-jitter-16.npz"
     s = MeanFieldSolver(load_torus_mesh(COMM, path), expert_at, y, w, smooth_rho0, lr=2.0)
     for _ in range(5):
         s.step()
@@ -388,7 +388,7 @@ def test_gibbs_case_file_at_default_settings():
     from mfpde.config.case import load_case
     from mfpde.runs.pde import build_pde_solver
 
-    case = load_case(Path(__file__).resolve().parents[1] / "cases" / "gibbs-1d.toml")
+    case = load_case(Path(__file__).resolve().parents[2] / "cases" / "gibbs-1d.toml")
     s = build_pde_solver(case, COMM)
     s.advance(case.dynamics.t_end)
     F = s.observables()["F"]

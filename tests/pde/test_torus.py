@@ -11,7 +11,7 @@ from mpi4py import MPI
 from mfpde.errors import CaseError
 from mfpde.pde.torus import load_torus_mesh, save_torus_mesh, structured_torus_cells, torus_mesh
 
-MESHES = Path(__file__).resolve().parents[1] / "meshes"
+MESHES = Path(__file__).resolve().parents[2] / "meshes"
 COMM = MPI.COMM_WORLD
 
 
