@@ -109,3 +109,12 @@ def test_at_most_nine_import_levels():
 
     assert max(depth(u) for u in RANK) <= 9, level
     assert depth("cli") == max(level.values())
+
+
+def test_tests_mirror_the_package():
+    """tests/<unit>/ holds the tests of mfpde/<unit>/ (tests/mpi: the scripts run under mpirun;
+    tests/mutations: the mutation audit, not collected); package-wide tests stay at the top."""
+    tests = Path(__file__).resolve().parent
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))}
+    assert folders - {"mpi", "mutations"} <= set(RANK), folders - set(RANK)
+    assert len(folders - {"mpi", "mutations"}) >= 8
