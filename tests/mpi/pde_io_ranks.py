@@ -98,7 +98,11 @@ tracemalloc.stop()
 if rank == 0:
     slice_bytes = setup["density_bytes"]
     extra = peaks[0] - peaks[1]
-    check("rank 0's traced peak growth beyond rank 1's < 1/4 of a global density slice", extra < slice_bytes / 4,
+    # rank 0 alone describes the file (units, long names, dimension scales: mfpde.io.layout): h5py objects
+    # for every dataset, a fixed cost of about 94 kB measured, whatever the mesh; the density stays windowed
+    describe_bytes = 128e3
+    check("rank 0's traced peak growth beyond rank 1's < 1/4 of a global density slice (+ the file's description)",
+          extra < slice_bytes / 4 + describe_bytes,
           f"growth {peaks[0] / 2**20:.2f} / {peaks[1] / 2**20:.2f} MiB, extra {extra / 1e3:.0f} kB, "
           f"slice {slice_bytes / 1e3:.0f} kB, {len(obs2['t'])} saved states")
 
