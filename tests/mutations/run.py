@@ -59,14 +59,14 @@ MUTATIONS = [
       "np.linalg.norm(k1 - k0) / np.linalg.norm(k0)", "np.linalg.norm(k1 - k0) / np.linalg.norm(k1)",
       ["tests/runs/test_regimes_recomputed.py", "tests/runs/test_regimes.py::test_regimes_file_layout_and_report"]),
     M("save-committed-before-density", "mfpde/io/pde_writer.py",
-      "            self.density.gather(self.solver.U, self._sink(DENSITY, k))\n"
-      "            if self.moving:\n"
-      "                self.vertices.gather(self.solver.cells.X, self._sink(VERTICES, k))\n"
-      "            self._root(self._commit, k, row, steps)\n",
-      "            self._root(self._commit, k, row, steps)\n"
-      "            self.density.gather(self.solver.U, self._sink(DENSITY, k))\n"
-      "            if self.moving:\n"
-      "                self.vertices.gather(self.solver.cells.X, self._sink(VERTICES, k))\n",
+      "                self.density.gather(self.solver.U, self._sink(DENSITY, k))\n"
+      "                if self.moving:\n"
+      "                    self.vertices.gather(self.solver.cells.X, self._sink(VERTICES, k))\n"
+      "                self._root(self._commit, k, row, steps, self.solver.mesh_frozen_at)\n",
+      "                self._root(self._commit, k, row, steps, self.solver.mesh_frozen_at)\n"
+      "                self.density.gather(self.solver.U, self._sink(DENSITY, k))\n"
+      "                if self.moving:\n"
+      "                    self.vertices.gather(self.solver.cells.X, self._sink(VERTICES, k))\n",
       ["tests/io/test_kill_in_gather.py",
        "tests/io/test_pde_io.py::test_a_save_killed_half_way_resumes_to_the_uninterrupted_file"]),
     M("study-mean-over-t", "mfpde/runs/study.py",
