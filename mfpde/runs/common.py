@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,19 +16,7 @@ from mfpde.config.case import Case
 from mfpde.errors import NonFiniteError, ResultFileError
 from mfpde.io.hdf5 import partial_path, provenance
 from mfpde.io.results import Observables, Result, read_result
-from mfpde.io.resume import read_resume_file
-from mfpde.parallel import agree, collective
-
-#: test hook: with MFPDE_TEST_KILL_AFTER_SAVE=k a run kills itself (SIGKILL, as ``kill -9``) right
-#: after rank 0 has written its k-th saved state, so that resume tests do not race a poll
-KILL_AFTER_SAVE = "MFPDE_TEST_KILL_AFTER_SAVE"
-
-
-def _kill_after_save(saves: int) -> None:
-    k = os.environ.get(KILL_AFTER_SAVE)
-    if k and saves == int(k):
-        os.kill(os.getpid(), signal.SIGKILL)
-
+from mfpde.parallel import collective
 
 class _RunPair(NamedTuple):
     observables: dict
@@ -115,12 +101,6 @@ def _saved_last_good(exc: NonFiniteError, unsaved: bool, save, path, comm) -> No
         save()
     where = f"; last good state saved in {partial_path(path)}" if path is not None else ""
     return collective(type(exc)(f"{exc}{where}"), comm)
-
-
-def _resume_partial(path: Path, case: Case, comm, kind: str = "pde") -> tuple[dict, dict] | None:
-    """The partial (or finished) file's tree and attributes, checked on rank 0
-    (:func:`mfpde.io.resume.read_resume_file`) and broadcast, or None."""
-    return agree(comm, read_resume_file, path, case, kind, root_only=True)
 
 
 def _restore_record(record: Record, obs: dict, fields, extra_keys=()) -> None:

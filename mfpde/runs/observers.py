@@ -7,7 +7,7 @@ which does the three things every run's save does, in this order:
 2. ``write()``: put the last saved state into the partial file -- collectively (the PDE writer,
    window by window) or on rank 0 alone (``root_writes``), a failure there (a full disk) then raised
    on every rank (:func:`mfpde.parallel.agree`) -- and, with the file written, the test hook
-   ``MFPDE_TEST_KILL_AFTER_SAVE`` (:func:`mfpde.runs.common._kill_after_save`);
+   ``MFPDE_TEST_KILL_AFTER_SAVE`` (:func:`kill_after_save`);
 3. ``after``: what follows a save (the PDE's ParaView companion).
 
 The numbers are those of the run: a saver only decides when and in what order they are written.
@@ -15,10 +15,21 @@ The numbers are those of the run: a saver only decides when and in what order th
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Callable, Sequence
 
 from mfpde.parallel import agree
-from mfpde.runs.common import _kill_after_save
+
+#: test hook: with MFPDE_TEST_KILL_AFTER_SAVE=k a run kills itself (SIGKILL, as ``kill -9``) right
+#: after rank 0 has written its k-th saved state, so that resume tests do not race a poll
+KILL_AFTER_SAVE = "MFPDE_TEST_KILL_AFTER_SAVE"
+
+
+def kill_after_save(saves: int) -> None:
+    k = os.environ.get(KILL_AFTER_SAVE)
+    if k and saves == int(k):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Saver:
@@ -39,6 +50,6 @@ class Saver:
             else:
                 self.write()
             if self.comm.rank == 0 and self.count is not None:
-                _kill_after_save(self.count())
+                kill_after_save(self.count())
         for hook in self.after:
             hook()
